@@ -1,0 +1,145 @@
+import yargs, { type Argv } from 'yargs';
+import { DEFAULT_BLOCK_SIZE, DEFAULT_SLEEP_INTERVAL, type BusMode } from '../options.js';
+
+export type CliCommand = 'producer' | 'consumer';
+
+export interface CliArgs {
+  readonly command: CliCommand;
+  readonly filename: string;
+  readonly mode: BusMode;
+  readonly blockSize: number;
+  readonly sleepInterval: number;
+  readonly fileMonitoring: boolean;
+  readonly verbosity: number;
+  readonly blockingRead: boolean;
+}
+
+/** A command line filebus cannot run: exit code 2, one line on stderr. */
+export class UsageError extends Error {
+  override readonly name = 'UsageError';
+}
+
+const DESCRIPTION = 'A multicast named pipe backed by a regular file.';
+
+/** The whole command line interface, as data: --help, docs and completion come from here. */
+export function defineCli(argv: readonly string[], version: string): Argv {
+  return yargs([...argv])
+    .scriptName('filebus')
+    .usage(`$0 [options] <producer|consumer>\n\n${DESCRIPTION}\n\n` +
+      '  some-command | filebus --filename /tmp/x producer\n' +
+      '  filebus --filename /tmp/x consumer')
+    .command('producer', 'read standard input and publish it on the bus', (y) => y
+      .option('blocking-read', {
+        type: 'boolean',
+        default: false,
+        describe: 'accepted for compatibility with the reference filebus; input is read the same way either way',
+      }))
+    .command('consumer', 'write the chunks on the bus to standard output')
+    .option('filename', { type: 'string', requiresArg: true, describe: 'path of the bus file (required)' })
+    .option('back-pressure', {
+      type: 'boolean',
+      default: false,
+      describe: 'lossless, one consumer per chunk: the producer waits until each chunk is taken',
+    })
+    .option('lossless', { type: 'boolean', default: false, describe: 'an alias for --back-pressure' })
+    .option('block-size', {
+      type: 'string',
+      requiresArg: true,
+      describe: `largest chunk in bytes [default: ${DEFAULT_BLOCK_SIZE}]`,
+    })
+    .option('sleep-interval', {
+      type: 'string',
+      requiresArg: true,
+      describe: `seconds between checks when no event arrives; the polling period with --no-file-monitoring [default: ${DEFAULT_SLEEP_INTERVAL}]`,
+    })
+    .option('file-monitoring', {
+      type: 'boolean',
+      default: true,
+      describe: 'wake on file system events; --no-file-monitoring polls every --sleep-interval instead',
+    })
+    .option('verbose', { alias: 'v', type: 'count', describe: 'log what filebus does to stderr (repeat for more)' })
+    .version(version)
+    .help()
+    .alias('help', 'h')
+    .wrap(Math.min(100, process.stdout.columns || 100))
+    .epilogue('Exit status: 0 on success, 1 when the bus cannot be read or written, 2 for a bad command line or path.');
+}
+
+export function parseArgs(argv: readonly string[], version: string): CliArgs {
+  rejectUnknownOptions(argv);
+  const parsed = defineCli(argv, version)
+    .fail((message, error) => {
+      throw new UsageError(message || error?.message || 'invalid command line');
+    })
+    .parseSync() as Record<string, unknown> & { _: (string | number)[] };
+  // Values first: `--block-size producer` is a missing number, not a missing command.
+  const blockSize = parseBlockSize(single(parsed, 'block-size'));
+  const sleepInterval = parseSleepInterval(single(parsed, 'sleep-interval'));
+  const filename = single(parsed, 'filename');
+  const [command, ...extra] = parsed._.map(String);
+  if (command === undefined) throw new UsageError('a command is required: producer or consumer');
+  if (command !== 'producer' && command !== 'consumer') {
+    throw new UsageError(`unknown command '${command}' (expected producer or consumer)`);
+  }
+  if (extra.length > 0) throw new UsageError(`unexpected argument '${extra[0]}' after ${command}`);
+  if (filename === undefined || filename === '') throw new UsageError('--filename is required');
+  return {
+    command,
+    filename,
+    mode: parsed['back-pressure'] === true || parsed['lossless'] === true ? 'back-pressure' : 'lossy',
+    blockSize,
+    sleepInterval,
+    fileMonitoring: parsed['file-monitoring'] !== false,
+    verbosity: Number(parsed['verbose'] ?? 0),
+    blockingRead: Boolean(parsed['blocking-read']),
+  };
+}
+
+const KNOWN_OPTIONS = new Set([
+  'filename', 'back-pressure', 'lossless', 'block-size', 'sleep-interval', 'file-monitoring', 'no-file-monitoring',
+  'verbose', 'v', 'version', 'help', 'h', 'blocking-read', 'no-back-pressure', 'no-lossless', 'no-blocking-read',
+]);
+
+/**
+ * yargs would read `--bogus producer` as an option with a value and then
+ * complain about a missing command; naming the unknown option is clearer.
+ */
+function rejectUnknownOptions(argv: readonly string[]): void {
+  for (const token of argv) {
+    if (token === '--') return;
+    if (!token.startsWith('-') || token === '-') continue;
+    if (token.startsWith('--')) {
+      const name = token.slice(2).split('=')[0]!;
+      if (!KNOWN_OPTIONS.has(name)) throw new UsageError(`unknown option '--${name}'`);
+    } else if (/^-[0-9.]/.test(token)) {
+      continue; // a negative number, e.g. --sleep-interval -1: judged as a value later
+    } else {
+      for (const letter of token.slice(1)) {
+        if (!KNOWN_OPTIONS.has(letter)) throw new UsageError(`unknown option '-${letter}'`);
+      }
+    }
+  }
+}
+
+/** A string option given at most once (yargs makes an array of repeats). */
+function single(parsed: Record<string, unknown>, name: string): string | undefined {
+  const value = parsed[name];
+  if (value === undefined) return undefined;
+  if (Array.isArray(value)) throw new UsageError(`--${name} may be given only once`);
+  return String(value);
+}
+
+function parseBlockSize(text: string | undefined): number {
+  if (text === undefined) return DEFAULT_BLOCK_SIZE;
+  const value = /^\s*\d+\s*$/.test(text) ? Number(text) : NaN;
+  if (!Number.isSafeInteger(value) || value <= 0) throw new UsageError(`--block-size must be a positive integer, got '${text}'`);
+  return value;
+}
+
+function parseSleepInterval(text: string | undefined): number {
+  if (text === undefined) return DEFAULT_SLEEP_INTERVAL;
+  const value = /^\s*[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?\s*$/.test(text) ? Number(text) : NaN;
+  if (!Number.isFinite(value)) throw new UsageError(`--sleep-interval must be a number of seconds, got '${text}'`);
+  if (value < 0) throw new UsageError(`--sleep-interval must not be negative, got '${text}'`);
+  return value;
+}

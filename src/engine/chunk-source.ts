@@ -1,0 +1,87 @@
+import { ioError, errnoCode } from '../errors.js';
+import fs from 'node:fs';
+import { closeQuietly, fileExists, openChunk, readChunk, sameChunk, type ChunkIdentity } from '../wire/chunk-file.js';
+import type { Bus } from './open-bus.js';
+
+/**
+ * The chunks a consumer receives, in order. A chunk counts as delivered when
+ * the caller asks for the next one (or returns): that is when a
+ * back-pressure chunk is removed from the bus, so a consumer that dies while
+ * handling a chunk leaves it for another (at-least-once).
+ */
+export type ChunkSource = AsyncGenerator<Buffer, void, undefined>;
+
+export function createChunkSource(bus: Bus): ChunkSource {
+  return bus.options.mode === 'back-pressure' ? backPressureChunks(bus) : lossyChunks(bus);
+}
+
+/**
+ * Lossy: emit FILE whenever it is a different file than the one emitted
+ * last. The last chunk's descriptor stays open: while it is open its inode
+ * number cannot be reused, so (dev, ino) identifies chunks without the
+ * false "already seen" a recycled inode would cause. No lock is taken:
+ * FILE is only ever replaced by rename, so an open descriptor always holds
+ * one whole chunk.
+ */
+async function* lossyChunks(bus: Bus): ChunkSource {
+  const { watcher, paths, options, signal } = bus;
+  let held: { fd: number; id: ChunkIdentity } | undefined;
+  try {
+    for (;;) {
+      const seen = watcher.generation;
+      const opened = openChunk(paths.file);
+      if (opened && !sameChunk(held?.id, opened.id)) {
+        const data = readChunk(paths.file, opened.fd, opened.size);
+        if (held) closeQuietly(held.fd);
+        held = opened;
+        // An empty FILE is a back-pressure end marker seen by an eavesdropper: no data.
+        if (data.length > 0) yield data;
+        continue;
+      }
+      if (opened) closeQuietly(opened.fd);
+      await watcher.changedSince(seen, options.sleepIntervalMs, signal);
+    }
+  } finally {
+    if (held) closeQuietly(held.fd);
+  }
+}
+
+/**
+ * Back-pressure: take FILE under the lock, hand it over, and only then
+ * unlink it, which is what lets the producer go on. An empty FILE is the
+ * end-of-stream marker: consume it and end.
+ */
+async function* backPressureChunks(bus: Bus): ChunkSource {
+  const { watcher, paths, options, signal, lock } = bus;
+  for (;;) {
+    const seen = watcher.generation;
+    if (!fileExists(paths.file)) {
+      await watcher.changedSince(seen, options.sleepIntervalMs, signal);
+      continue;
+    }
+    await lock.acquire(signal);
+    try {
+      const opened = openChunk(paths.file);
+      if (!opened) continue;
+      let data: Buffer;
+      try {
+        data = readChunk(paths.file, opened.fd, opened.size);
+      } finally {
+        closeQuietly(opened.fd);
+      }
+      if (data.length > 0) yield data;
+      unlinkChunk(paths.file);
+      if (data.length === 0) return;
+    } finally {
+      lock.release();
+    }
+  }
+}
+
+function unlinkChunk(file: string): void {
+  try {
+    fs.unlinkSync(file);
+  } catch (error) {
+    if (errnoCode(error) !== 'ENOENT') throw ioError('remove', file, error);
+  }
+}

@@ -1,0 +1,104 @@
+import fs from 'node:fs';
+import { FilebusError, errnoCode } from '../errors.js';
+import { FlockLock } from '../lock/flock.js';
+import type { BusLock } from '../lock/bus-lock.js';
+import { resolveBusOptions, type BusOptions, type ResolvedBusOptions } from '../options.js';
+import type { ChangeWatcher } from '../watch/change-watcher.js';
+import { createWatcher } from '../watch/create-watcher.js';
+import { busPaths, type BusPaths } from '../wire/paths.js';
+
+/** Everything an engine needs to work on one bus, opened once per producer or consumer. */
+export interface Bus {
+  readonly options: ResolvedBusOptions;
+  readonly paths: BusPaths;
+  readonly lock: BusLock;
+  readonly watcher: ChangeWatcher;
+  /** Aborted by close() or by the caller's signal; every wait listens to it. */
+  readonly signal: AbortSignal;
+  close(): Promise<void>;
+}
+
+export interface OpenBusRole {
+  /** Whether this role writes into FILE's directory (producers, back-pressure consumers). */
+  readonly writes: boolean;
+}
+
+/**
+ * Checks the bus path, creates FILE's directory if needed, then sets up the
+ * lock and the watcher. Every check comes before anything is created, so a
+ * bad path leaves the file system untouched.
+ */
+export async function openBus(options: BusOptions, role: OpenBusRole): Promise<Bus> {
+  const resolved = resolveBusOptions(options);
+  const paths = busPaths(resolved.filename);
+  checkBusPath(paths, role);
+  const controller = new AbortController();
+  const signal = resolved.signal ? AbortSignal.any([resolved.signal, controller.signal]) : controller.signal;
+  const lock = new FlockLock(paths.lock);
+  const watcher = await createWatcher(paths.file, resolved.fileMonitoring);
+  let closed: Promise<void> | undefined;
+  return {
+    options: resolved,
+    paths,
+    lock,
+    watcher,
+    signal,
+    close() {
+      closed ??= (async () => {
+        controller.abort();
+        lock.close();
+        await watcher.close();
+      })();
+      return closed;
+    },
+  };
+}
+
+export function checkBusPath(paths: BusPaths, role: OpenBusRole): void {
+  const fileStat = statOrUndefined(paths.file);
+  if (fileStat?.isDirectory()) {
+    throw new FilebusError('ERR_FILEBUS_BAD_PATH', `${paths.file} is a directory, not a bus file`, { path: paths.file });
+  }
+  const dirStat = statOrUndefined(paths.dir);
+  if (dirStat && !dirStat.isDirectory()) {
+    throw new FilebusError('ERR_FILEBUS_DIRECTORY', `${paths.dir} is not a directory`, { path: paths.dir });
+  }
+  if (!dirStat) {
+    try {
+      fs.mkdirSync(paths.dir, { recursive: true });
+    } catch (error) {
+      throw new FilebusError('ERR_FILEBUS_DIRECTORY', `cannot create directory ${paths.dir}: ${describe(error)}`, { path: paths.dir, cause: error });
+    }
+  }
+  if (role.writes) {
+    try {
+      fs.accessSync(paths.dir, fs.constants.W_OK | fs.constants.X_OK);
+    } catch (error) {
+      throw new FilebusError('ERR_FILEBUS_DIRECTORY', `cannot write to directory ${paths.dir}: ${describe(error)}`, { path: paths.dir, cause: error });
+    }
+  }
+}
+
+function statOrUndefined(p: string): fs.Stats | undefined {
+  try {
+    return fs.statSync(p);
+  } catch (error) {
+    const code = errnoCode(error);
+    if (code === 'ENOENT') return undefined;
+    if (code === 'ENOTDIR') {
+      throw new FilebusError('ERR_FILEBUS_DIRECTORY', `cannot use ${p}: a parent is not a directory`, { path: p, cause: error });
+    }
+    throw new FilebusError('ERR_FILEBUS_DIRECTORY', `cannot use ${p}: ${describe(error)}`, { path: p, cause: error });
+  }
+}
+
+function describe(error: unknown): string {
+  const code = errnoCode(error);
+  switch (code) {
+    case 'EACCES': case 'EPERM': return 'permission denied';
+    case 'EROFS': return 'read-only file system';
+    case 'ENOTDIR': return 'a parent is not a directory';
+    case 'ENOSPC': return 'no space left on device';
+    default: return code ?? String(error);
+  }
+}

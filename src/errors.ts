@@ -1,0 +1,49 @@
+/**
+ * Every error filebus raises on purpose is a FilebusError with a stable code,
+ * so callers (and the CLI) can tell a usage mistake from an I/O failure
+ * without parsing messages.
+ */
+export type FilebusErrorCode =
+  /** An option has a value filebus cannot use. */
+  | 'ERR_FILEBUS_INVALID_OPTION'
+  /** FILE (or a path the bus needs) exists but is the wrong kind of thing. */
+  | 'ERR_FILEBUS_BAD_PATH'
+  /** The directory holding FILE cannot be created or written. */
+  | 'ERR_FILEBUS_DIRECTORY'
+  /** The operation was cancelled through an AbortSignal or close(). */
+  | 'ERR_FILEBUS_ABORTED'
+  /** Reading or writing bus files failed (the cause holds the system error). */
+  | 'ERR_FILEBUS_IO';
+
+export class FilebusError extends Error {
+  readonly code: FilebusErrorCode;
+  /** The bus path the error is about, when there is one. */
+  readonly path: string | undefined;
+
+  constructor(code: FilebusErrorCode, message: string, options: { path?: string; cause?: unknown } = {}) {
+    super(message, options.cause === undefined ? undefined : { cause: options.cause });
+    this.name = 'FilebusError';
+    this.code = code;
+    this.path = options.path;
+  }
+}
+
+/** The system error code (`ENOENT`, ...) of an unknown thrown value, if any. */
+export function errnoCode(error: unknown): string | undefined {
+  if (typeof error === 'object' && error !== null && 'code' in error) {
+    const code = (error as { code: unknown }).code;
+    return typeof code === 'string' ? code : undefined;
+  }
+  return undefined;
+}
+
+/** Wraps a system error from a bus file operation, naming what was being done. */
+export function ioError(action: string, path: string, cause: unknown): FilebusError {
+  const code = errnoCode(cause);
+  const reason = code === 'ENOSPC' ? 'no space left on device' : code === 'EACCES' || code === 'EPERM' ? 'permission denied' : (code ?? String(cause));
+  return new FilebusError('ERR_FILEBUS_IO', `cannot ${action} ${path}: ${reason}`, { path, cause });
+}
+
+export function abortError(): FilebusError {
+  return new FilebusError('ERR_FILEBUS_ABORTED', 'the operation was aborted');
+}

@@ -1,0 +1,12 @@
+export { Producer } from './streams/producer.js';
+export { Consumer } from './streams/consumer.js';
+export { FilebusError, type FilebusErrorCode } from './errors.js';
+export {
+  BUS_MODES,
+  DEFAULT_BLOCK_SIZE,
+  DEFAULT_SLEEP_INTERVAL,
+  type BusMode,
+  type BusOptions,
+  type ConsumerOptions,
+  type ProducerOptions,
+} from './options.js';

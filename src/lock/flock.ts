@@ -1,0 +1,107 @@
+import fs from 'node:fs';
+import { flock, flockSync } from 'fs-ext';
+import { abortError, errnoCode, ioError } from '../errors.js';
+import type { BusLock } from './bus-lock.js';
+
+const { O_RDWR, O_RDONLY, O_CREAT, O_NOFOLLOW } = fs.constants;
+
+/**
+ * An exclusive flock(2) on FILE.lock, the reference's lock: it interoperates
+ * with the Python and bash filebus, and the kernel drops it when the holder
+ * dies, so a crashed process never wedges the bus.
+ *
+ * Each instance opens its own descriptor: flock belongs to the open file
+ * description, so two instances in one process exclude each other too.
+ */
+export class FlockLock implements BusLock {
+  readonly #path: string;
+  #fd: number | undefined;
+  #held = false;
+  #waiting: Promise<void> | undefined;
+
+  constructor(path: string) {
+    this.#path = path;
+  }
+
+  async acquire(signal?: AbortSignal): Promise<void> {
+    // A wait abandoned by an earlier abort is still queued in the kernel; let
+    // it arrive (it unlocks itself) before queueing another.
+    while (this.#waiting) await this.#waiting.catch(() => {});
+    if (signal?.aborted) throw abortError();
+    const fd = this.#open();
+    // Uncontended is the common case: one non-blocking syscall, no thread hop.
+    try {
+      flockSync(fd, 'exnb');
+      this.#held = true;
+      return;
+    } catch (error) {
+      const code = errnoCode(error);
+      if (code !== 'EAGAIN' && code !== 'EWOULDBLOCK') throw ioError('lock', this.#path, error);
+    }
+    // Contended: block in libuv's thread pool. That wait cannot be
+    // interrupted, so an abort abandons it and it gives the lock back on arrival.
+    let abandoned = false;
+    const wait = new Promise<void>((resolve, reject) => {
+      flock(fd, 'ex', (error) => {
+        this.#waiting = undefined;
+        if (error) return reject(ioError('lock', this.#path, error));
+        if (abandoned) this.#unlock();
+        resolve();
+      });
+    });
+    this.#waiting = wait;
+    if (!signal) {
+      await wait;
+      this.#held = true;
+      return;
+    }
+    let onAbort: (() => void) | undefined;
+    const aborted = new Promise<never>((_, reject) => {
+      onAbort = () => { abandoned = true; reject(abortError()); };
+      signal.addEventListener('abort', onAbort, { once: true });
+    });
+    try {
+      await Promise.race([wait, aborted]);
+      this.#held = true;
+    } finally {
+      if (onAbort) signal.removeEventListener('abort', onAbort);
+    }
+  }
+
+  release(): void {
+    if (!this.#held) return;
+    this.#held = false;
+    this.#unlock();
+  }
+
+  close(): void {
+    this.release();
+    if (this.#fd !== undefined && this.#waiting === undefined) {
+      try { fs.closeSync(this.#fd); } catch { /* already closed */ }
+      this.#fd = undefined;
+    }
+  }
+
+  #unlock(): void {
+    if (this.#fd === undefined) return;
+    try { flockSync(this.#fd, 'un'); } catch { /* closing the descriptor drops it anyway */ }
+  }
+
+  #open(): number {
+    if (this.#fd !== undefined) return this.#fd;
+    // O_NOFOLLOW: a symlink planted at FILE.lock must not make us create or
+    // truncate a file elsewhere. Read-only is enough for flock when the lock
+    // file belongs to another user.
+    try {
+      this.#fd = fs.openSync(this.#path, O_RDWR | O_CREAT | O_NOFOLLOW, 0o666);
+    } catch (error) {
+      if (errnoCode(error) !== 'EACCES') throw ioError('open lock file', this.#path, error);
+      try {
+        this.#fd = fs.openSync(this.#path, O_RDONLY | O_NOFOLLOW);
+      } catch (again) {
+        throw ioError('open lock file', this.#path, again);
+      }
+    }
+    return this.#fd;
+  }
+}

@@ -1,0 +1,90 @@
+import { Readable } from 'node:stream';
+import { createChunkSource, type ChunkSource } from '../engine/chunk-source.js';
+import { openBus, type Bus } from '../engine/open-bus.js';
+import { resolveBusOptions, type ConsumerOptions } from '../options.js';
+
+/**
+ * Reads a bus. A Node Readable of Buffers, one per bus chunk, and an async
+ * iterable of the same chunks.
+ *
+ * The two differ in when a chunk counts as delivered, which matters in
+ * back-pressure mode (a delivered chunk is removed from the bus):
+ * - `for await (const chunk of consumer)`: when the loop asks for the next
+ *   chunk, i.e. after the loop body has handled this one.
+ * - piping or 'data' events: when the chunk leaves the stream's buffer,
+ *   which holds at most one chunk (highWaterMark 0).
+ */
+export class Consumer extends Readable {
+  readonly #options: ConsumerOptions;
+  #opening: Promise<{ bus: Bus; source: ChunkSource }> | undefined;
+  #style: 'stream' | 'iterator' | undefined;
+
+  constructor(options: ConsumerOptions) {
+    const resolved = resolveBusOptions(options);
+    super({ objectMode: true, highWaterMark: 0, signal: resolved.signal });
+    this.#options = options;
+  }
+
+  /** The path of the bus file. */
+  get filename(): string {
+    return this.#options.filename;
+  }
+
+  /** Stops consuming and releases the bus; a chunk being handled stays on the bus. */
+  async close(): Promise<void> {
+    if (this.closed) return;
+    await new Promise<void>((resolve) => {
+      this.once('close', () => resolve());
+      this.destroy();
+    });
+  }
+
+  override _read(): void {
+    if (this.#style === 'iterator') return;
+    this.#style = 'stream';
+    this.#open()
+      .then(({ source }) => source.next())
+      .then((result) => this.push(result.done ? null : result.value), (error: Error) => this.destroy(error));
+  }
+
+  override _destroy(error: Error | null, callback: (error?: Error | null) => void): void {
+    const opening = this.#opening;
+    if (!opening) return callback(error);
+    opening
+      .then(async ({ bus, source }) => {
+        // Abort first: the source may be waiting, and return() queues behind a pending next().
+        const closing = bus.close();
+        await source.return(undefined).catch(() => {});
+        await closing;
+      })
+      .then(() => callback(error), () => callback(error));
+  }
+
+  override [Symbol.asyncIterator](): AsyncIterableIterator<Buffer> {
+    if (this.#style === 'stream') return super[Symbol.asyncIterator]();
+    this.#style = 'iterator';
+    return this.#iterate();
+  }
+
+  async *#iterate(): AsyncGenerator<Buffer, void, undefined> {
+    try {
+      const { source } = await this.#open();
+      for (;;) {
+        const result = await source.next();
+        if (result.done) break;
+        yield result.value;
+      }
+    } finally {
+      await this.close();
+    }
+  }
+
+  #open(): Promise<{ bus: Bus; source: ChunkSource }> {
+    this.#opening ??= openBus(this.#options, { writes: this.#writes() }).then((bus) => ({ bus, source: createChunkSource(bus) }));
+    return this.#opening;
+  }
+
+  #writes(): boolean {
+    return (this.#options.mode ?? 'lossy') !== 'lossy';
+  }
+}

@@ -1,0 +1,113 @@
+import { Writable } from 'node:stream';
+import { setImmediate as nextTurn } from 'node:timers/promises';
+import { ChunkQueue } from '../engine/chunk-queue.js';
+import { openBus, type Bus } from '../engine/open-bus.js';
+import { createPublisher, type Publisher } from '../engine/publisher.js';
+import { resolveBusOptions, type ProducerOptions } from '../options.js';
+
+type Callback = (error?: Error | null) => void;
+
+/**
+ * Writes a byte stream onto a bus. A Node Writable: `pipeline(source,
+ * producer)` works, and write() reports back-pressure once a whole block is
+ * waiting to be published.
+ *
+ * Chunking: a chunk is published as soon as a block is full, or when input
+ * pauses, meaning a turn of the event loop passed with no new write. So
+ * a small message on an idle producer goes out at once, and a fast stream is
+ * cut into full blocks.
+ */
+export class Producer extends Writable {
+  readonly #options: ProducerOptions;
+  readonly #queue = new ChunkQueue();
+  readonly #blockSize: number;
+  #bus: Bus | undefined;
+  #publisher: Publisher | undefined;
+  #pump: Promise<void> | undefined;
+  #blocked: Callback | undefined;
+  #failure: Error | undefined;
+
+  constructor(options: ProducerOptions) {
+    const resolved = resolveBusOptions(options);
+    super({ highWaterMark: resolved.blockSize, decodeStrings: true, signal: resolved.signal });
+    this.#options = options;
+    this.#blockSize = resolved.blockSize;
+  }
+
+  /** The path of the bus file. */
+  get filename(): string {
+    return this.#options.filename;
+  }
+
+  /** Publishes what was written, marks the end of the stream, and releases the bus. */
+  async close(): Promise<void> {
+    if (this.destroyed) return;
+    await new Promise<void>((resolve, reject) => {
+      this.once('error', reject);
+      this.end(() => resolve());
+    });
+  }
+
+  override _construct(callback: Callback): void {
+    openBus(this.#options, { writes: true }).then((bus) => {
+      this.#bus = bus;
+      this.#publisher = createPublisher(bus);
+      callback();
+    }, callback);
+  }
+
+  override _write(chunk: Buffer, _encoding: BufferEncoding, callback: Callback): void {
+    if (this.#failure) return callback(this.#failure);
+    this.#queue.push(chunk);
+    // Hold the caller back while a full block waits: that is the back-pressure.
+    if (this.#queue.bytes >= this.#blockSize) this.#blocked = callback;
+    else callback();
+    this.#pump ??= this.#drain().finally(() => { this.#pump = undefined; });
+  }
+
+  override _final(callback: Callback): void {
+    (async () => {
+      while (this.#pump) await this.#pump;
+      if (this.#failure) throw this.#failure;
+      await this.#publishAll(true);
+      await this.#publisher!.finish();
+      await this.#bus!.close();
+    })().then(() => callback(), (error: Error) => callback(error));
+  }
+
+  override _destroy(error: Error | null, callback: Callback): void {
+    this.#publisher?.discard();
+    const bus = this.#bus;
+    if (!bus) return callback(error);
+    bus.close().then(() => callback(error), () => callback(error));
+  }
+
+  async #drain(): Promise<void> {
+    try {
+      await this.#publishAll(false);
+    } catch (error) {
+      this.#failure = error as Error;
+      const blocked = this.#blocked;
+      this.#blocked = undefined;
+      if (blocked) blocked(this.#failure);
+      else this.destroy(this.#failure);
+    }
+  }
+
+  async #publishAll(ending: boolean): Promise<void> {
+    while (this.#queue.bytes > 0) {
+      // Not a full block yet: give input one turn of the event loop to add
+      // more before cutting a short chunk.
+      if (!ending && this.#queue.bytes < this.#blockSize) {
+        await nextTurn();
+        if (this.#queue.bytes === 0) return;
+      }
+      await this.#publisher!.publish(this.#queue.take(this.#blockSize));
+      if (this.#blocked && this.#queue.bytes < this.#blockSize) {
+        const blocked = this.#blocked;
+        this.#blocked = undefined;
+        blocked();
+      }
+    }
+  }
+}

@@ -1,0 +1,107 @@
+import fs from 'node:fs';
+import { errnoCode, ioError } from '../errors.js';
+
+const { O_WRONLY, O_CREAT, O_EXCL, O_NOFOLLOW, O_RDONLY } = fs.constants;
+
+/**
+ * O_EXCL|O_NOFOLLOW: a name someone planted (a symlink, a file) is never
+ * opened for writing; the write fails instead of landing elsewhere.
+ */
+const CREATE_FLAGS = O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW;
+
+/** Identity of one published chunk: FILE is only ever replaced, never rewritten. */
+export interface ChunkIdentity {
+  readonly dev: bigint;
+  readonly ino: bigint;
+}
+
+export function sameChunk(a: ChunkIdentity | undefined, b: ChunkIdentity): boolean {
+  return a !== undefined && a.dev === b.dev && a.ino === b.ino;
+}
+
+/** Writes buffers to a new file at tempPath, which must not exist yet. */
+export function writeNewFile(tempPath: string, buffers: readonly Buffer[]): void {
+  let fd: number;
+  try {
+    fd = fs.openSync(tempPath, CREATE_FLAGS, 0o666);
+  } catch (error) {
+    throw ioError('create', tempPath, error);
+  }
+  try {
+    writeAllSync(fd, buffers);
+    fs.closeSync(fd);
+  } catch (error) {
+    try { fs.closeSync(fd); } catch { /* already closed */ }
+    removeQuietly(tempPath);
+    throw ioError('write', tempPath, error);
+  }
+}
+
+function writeAllSync(fd: number, buffers: readonly Buffer[]): void {
+  let pending = buffers.filter((b) => b.length > 0);
+  while (pending.length > 0) {
+    let written = fs.writevSync(fd, pending);
+    const rest: Buffer[] = [];
+    for (const buffer of pending) {
+      if (written >= buffer.length) { written -= buffer.length; continue; }
+      rest.push(written > 0 ? buffer.subarray(written) : buffer);
+      written = 0;
+    }
+    pending = rest;
+  }
+}
+
+/** Opens FILE for reading, or returns undefined when there is none. */
+export function openChunk(file: string): { fd: number; id: ChunkIdentity; size: number } | undefined {
+  let fd: number;
+  try {
+    fd = fs.openSync(file, O_RDONLY);
+  } catch (error) {
+    if (errnoCode(error) === 'ENOENT') return undefined;
+    throw ioError('open', file, error);
+  }
+  try {
+    // Identity comes from the descriptor, not a stat of the name, so it
+    // always describes the bytes we are about to read.
+    const st = fs.fstatSync(fd, { bigint: true });
+    if (!st.isFile()) throw Object.assign(new Error('not a regular file'), { code: 'EISDIR' });
+    return { fd, id: { dev: st.dev, ino: st.ino }, size: Number(st.size) };
+  } catch (error) {
+    fs.closeSync(fd);
+    throw ioError('read', file, error);
+  }
+}
+
+/** Reads a whole chunk from an open descriptor (the caller closes it). */
+export function readChunk(file: string, fd: number, size: number): Buffer {
+  try {
+    const buffer = Buffer.allocUnsafe(size);
+    let filled = 0;
+    while (filled < size) {
+      const n = fs.readSync(fd, buffer, filled, size - filled, filled);
+      if (n === 0) break;
+      filled += n;
+    }
+    return filled === size ? buffer : buffer.subarray(0, filled);
+  } catch (error) {
+    throw ioError('read', file, error);
+  }
+}
+
+export function closeQuietly(fd: number): void {
+  try { fs.closeSync(fd); } catch { /* nothing left to release */ }
+}
+
+export function fileExists(file: string): boolean {
+  try {
+    fs.lstatSync(file);
+    return true;
+  } catch (error) {
+    if (errnoCode(error) === 'ENOENT') return false;
+    throw ioError('stat', file, error);
+  }
+}
+
+export function removeQuietly(file: string): void {
+  try { fs.unlinkSync(file); } catch { /* already gone, or never ours */ }
+}
