@@ -10,6 +10,10 @@ export type FilebusErrorCode =
   | 'ERR_FILEBUS_BAD_PATH'
   /** The directory holding FILE cannot be created or written. */
   | 'ERR_FILEBUS_DIRECTORY'
+  /** Data on disk fails its check: a segment's checksum, a cursor's format. Never emitted. */
+  | 'ERR_FILEBUS_CORRUPT'
+  /** A named consumer is in use by another live process, or does not exist. */
+  | 'ERR_FILEBUS_CONSUMER'
   /** The operation was cancelled through an AbortSignal or close(). */
   | 'ERR_FILEBUS_ABORTED'
   /** Reading or writing bus files failed (the cause holds the system error). */

@@ -6,7 +6,11 @@ export {
   DEFAULT_BLOCK_SIZE,
   DEFAULT_SLEEP_INTERVAL,
   type BusMode,
+  type StartPosition,
+  type WindowSize,
   type BusOptions,
   type ConsumerOptions,
   type ProducerOptions,
 } from './options.js';
+export type { ConsumerPosition } from './engine/multicast-source.js';
+export { removeConsumer } from './streams/remove-consumer.js';

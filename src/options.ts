@@ -6,10 +6,18 @@ import { FilebusError } from './errors.js';
  *   consumer looked are skipped (the reference's default mode).
  * - `back-pressure`: each chunk goes to exactly one consumer, and the
  *   producer waits until it has been taken (the reference's `--back-pressure`).
+ * - `multicast`: every consumer receives every chunk from where it joined,
+ *   in order, from numbered checksummed segments kept within a window.
  */
-export type BusMode = 'lossy' | 'back-pressure';
+export type BusMode = 'lossy' | 'back-pressure' | 'multicast';
 
-export const BUS_MODES: readonly BusMode[] = ['lossy', 'back-pressure'];
+export const BUS_MODES: readonly BusMode[] = ['lossy', 'back-pressure', 'multicast'];
+
+/** How much a multicast bus retains: a count of chunks, or bytes. */
+export type WindowSize = { readonly chunks: number } | { readonly bytes: number };
+
+/** Where a multicast consumer without a saved position starts. */
+export type StartPosition = 'earliest' | 'latest' | number;
 
 /** Options shared by producers and consumers; each mirrors a CLI flag. */
 export interface BusOptions {
@@ -28,6 +36,13 @@ export interface BusOptions {
   fileMonitoring?: boolean;
   /** Cancels the producer or consumer, like calling `destroy()`. */
   signal?: AbortSignal;
+  /**
+   * Multicast: how much the bus retains (`--window`): a number of chunks, or
+   * a string such as '256' (chunks), '64MiB', '512k', '1G' (bytes). Default 256 chunks.
+   */
+  window?: number | string;
+  /** Multicast: 'window' (default) deletes what every consumer has read and left the window; 'all' keeps everything. */
+  retain?: 'window' | 'all';
 }
 
 export interface ProducerOptions extends BusOptions {
@@ -38,7 +53,17 @@ export interface ProducerOptions extends BusOptions {
   blockingRead?: boolean;
 }
 
-export type ConsumerOptions = BusOptions;
+export interface ConsumerOptions extends BusOptions {
+  /** Multicast: a named consumer keeps its position across restarts (`--name`). */
+  name?: string;
+  /**
+   * Multicast: where a consumer without a saved position starts (`--from`):
+   * 'earliest' retained segment, 'latest' (only chunks published from now
+   * on), or a sequence number. Default: the oldest retained segment of the
+   * current stream.
+   */
+  from?: StartPosition;
+}
 
 /** BusOptions with every default filled in and every value checked. */
 export interface ResolvedBusOptions {
@@ -48,10 +73,13 @@ export interface ResolvedBusOptions {
   readonly sleepIntervalMs: number;
   readonly fileMonitoring: boolean;
   readonly signal: AbortSignal | undefined;
+  readonly window: WindowSize;
+  readonly retainAll: boolean;
 }
 
 export const DEFAULT_BLOCK_SIZE = 65536;
 export const DEFAULT_SLEEP_INTERVAL = 0.1;
+export const DEFAULT_WINDOW_CHUNKS = 256;
 /** Chunks are held in memory whole; this keeps one chunk well inside a Buffer. */
 export const MAX_BLOCK_SIZE = 1 << 30;
 
@@ -74,6 +102,27 @@ export function checkSleepInterval(value: unknown): number {
   return value;
 }
 
+const UNITS: Record<string, number> = {
+  b: 1, k: 1024, kb: 1024, kib: 1024, m: 1024 ** 2, mb: 1024 ** 2, mib: 1024 ** 2, g: 1024 ** 3, gb: 1024 ** 3, gib: 1024 ** 3,
+};
+
+/** '256' or 256: chunks; '64MiB', '512k', '100b': bytes. */
+export function parseWindow(value: unknown): WindowSize {
+  if (typeof value === 'number') {
+    if (Number.isSafeInteger(value) && value > 0) return { chunks: value };
+  } else if (typeof value === 'string') {
+    const match = /^\s*(\d+)\s*([a-zA-Z]*)\s*$/.exec(value);
+    if (match) {
+      const count = Number(match[1]);
+      const unit = match[2]!.toLowerCase();
+      if (unit === '' && Number.isSafeInteger(count) && count > 0) return { chunks: count };
+      const scale = UNITS[unit];
+      if (scale !== undefined && count > 0 && Number.isSafeInteger(count * scale)) return { bytes: count * scale };
+    }
+  }
+  throw invalid(`--window must be a positive number of chunks (e.g. 256) or a size in bytes (e.g. 64MiB), got ${JSON.stringify(value)}`);
+}
+
 export function resolveBusOptions(options: BusOptions): ResolvedBusOptions {
   if (typeof options !== 'object' || options === null) throw invalid('options must be an object');
   if (typeof options.filename !== 'string' || options.filename === '') throw invalid('--filename is required');
@@ -87,5 +136,19 @@ export function resolveBusOptions(options: BusOptions): ResolvedBusOptions {
     sleepIntervalMs: checkSleepInterval(options.sleepInterval ?? DEFAULT_SLEEP_INTERVAL) * 1000,
     fileMonitoring: options.fileMonitoring ?? true,
     signal: options.signal,
+    window: parseWindow(options.window ?? DEFAULT_WINDOW_CHUNKS),
+    retainAll: checkRetain(options.retain ?? 'window'),
   };
+}
+
+function checkRetain(value: unknown): boolean {
+  if (value !== 'window' && value !== 'all') throw invalid(`--retain must be 'window' or 'all', got ${JSON.stringify(value)}`);
+  return value === 'all';
+}
+
+export function checkStartPosition(value: unknown): StartPosition | undefined {
+  if (value === undefined || value === 'earliest' || value === 'latest') return value;
+  if (typeof value === 'number' && Number.isSafeInteger(value) && value >= 1) return value;
+  if (typeof value === 'string' && /^\d+$/.test(value) && Number(value) >= 1 && Number.isSafeInteger(Number(value))) return Number(value);
+  throw invalid(`--from must be earliest, latest or a segment number (1 or more), got ${JSON.stringify(value)}`);
 }

@@ -1,7 +1,7 @@
 import fs from 'node:fs';
 import { FilebusError } from '../errors.js';
 import { parseArgs, UsageError, type CliArgs } from './parse-args.js';
-import { runConsumer, runProducer } from './run-commands.js';
+import { runConsumer, runProducer, runRemoveConsumer } from './run-commands.js';
 import { OutputClosedError } from './write-output.js';
 
 /** Exit codes, also listed in --help. */
@@ -65,7 +65,9 @@ export async function main(argv: readonly string[]): Promise<void> {
     return fail(message ?? 'invalid command line', code);
   }
   const controller = new AbortController();
-  const run = args.command === 'producer' ? runProducer(args, controller.signal) : runConsumer(args, controller.signal);
+  const run = args.command === 'producer' ? runProducer(args, controller.signal)
+    : args.command === 'consumer' ? runConsumer(args, controller.signal)
+      : runRemoveConsumer(args);
   handleSignals(controller, run.catch(() => {}));
   try {
     await run;

@@ -1,7 +1,7 @@
 import yargs, { type Argv } from 'yargs';
 import { DEFAULT_BLOCK_SIZE, DEFAULT_SLEEP_INTERVAL, type BusMode } from '../options.js';
 
-export type CliCommand = 'producer' | 'consumer';
+export type CliCommand = 'producer' | 'consumer' | 'remove-consumer';
 
 export interface CliArgs {
   readonly command: CliCommand;
@@ -12,6 +12,11 @@ export interface CliArgs {
   readonly fileMonitoring: boolean;
   readonly verbosity: number;
   readonly blockingRead: boolean;
+  readonly window: string | undefined;
+  readonly retain: 'window' | 'all';
+  /** consumer --name, or the NAME of remove-consumer. */
+  readonly name: string | undefined;
+  readonly from: string | undefined;
 }
 
 /** A command line filebus cannot run: exit code 2, one line on stderr. */
@@ -34,7 +39,18 @@ export function defineCli(argv: readonly string[], version: string): Argv {
         default: false,
         describe: 'accepted for compatibility with the reference filebus; input is read the same way either way',
       }))
-    .command('consumer', 'write the chunks on the bus to standard output')
+    .command('consumer', 'write the chunks on the bus to standard output', (y) => y
+      .option('name', {
+        type: 'string',
+        requiresArg: true,
+        describe: 'multicast: a named consumer keeps its position across restarts and holds retention until removed',
+      })
+      .option('from', {
+        type: 'string',
+        requiresArg: true,
+        describe: 'multicast: where to start without a saved position: earliest, latest or a segment number [default: oldest retained of the current stream]',
+      }))
+    .command('remove-consumer <name>', 'multicast: forget a named consumer and release what it retains')
     .option('filename', { type: 'string', requiresArg: true, describe: 'path of the bus file (required)' })
     .option('back-pressure', {
       type: 'boolean',
@@ -42,6 +58,21 @@ export function defineCli(argv: readonly string[], version: string): Argv {
       describe: 'lossless, one consumer per chunk: the producer waits until each chunk is taken',
     })
     .option('lossless', { type: 'boolean', default: false, describe: 'an alias for --back-pressure' })
+    .option('multicast', {
+      type: 'boolean',
+      default: false,
+      describe: 'lossless multicast: every consumer gets every chunk from where it joined, from numbered segments in FILE.segments/',
+    })
+    .option('window', {
+      type: 'string',
+      requiresArg: true,
+      describe: 'multicast: chunks (e.g. 256) or bytes (e.g. 64MiB) retained; the producer waits for a live consumer a full window behind [default: 256]',
+    })
+    .option('retain', {
+      choices: ['window', 'all'],
+      default: 'window',
+      describe: 'multicast: all keeps every segment (an archive that cat FILE.segments/* reassembles)',
+    })
     .option('block-size', {
       type: 'string',
       requiresArg: true,
@@ -78,15 +109,30 @@ export function parseArgs(argv: readonly string[], version: string): CliArgs {
   const filename = single(parsed, 'filename');
   const [command, ...extra] = parsed._.map(String);
   if (command === undefined) throw new UsageError('a command is required: producer or consumer');
-  if (command !== 'producer' && command !== 'consumer') {
+  if (command !== 'producer' && command !== 'consumer' && command !== 'remove-consumer') {
     throw new UsageError(`unknown command '${command}' (expected producer or consumer)`);
   }
   if (extra.length > 0) throw new UsageError(`unexpected argument '${extra[0]}' after ${command}`);
   if (filename === undefined || filename === '') throw new UsageError('--filename is required');
+  const backPressure = parsed['back-pressure'] === true || parsed['lossless'] === true;
+  const multicast = parsed['multicast'] === true || command === 'remove-consumer';
+  if (backPressure && multicast) throw new UsageError('--multicast and --back-pressure are different modes; choose one');
+  const window = single(parsed, 'window');
+  const from = single(parsed, 'from');
+  const name = single(parsed, 'name');
+  if (!multicast) {
+    const stray = [['window', window], ['from', from], ['name', name]].find(([, value]) => value !== undefined);
+    if (stray) throw new UsageError(`--${stray[0]} applies only with --multicast`);
+    if (parsed['retain'] === 'all') throw new UsageError('--retain applies only with --multicast');
+  }
   return {
     command,
     filename,
-    mode: parsed['back-pressure'] === true || parsed['lossless'] === true ? 'back-pressure' : 'lossy',
+    mode: multicast ? 'multicast' : backPressure ? 'back-pressure' : 'lossy',
+    window,
+    retain: parsed['retain'] === 'all' ? 'all' : 'window',
+    name,
+    from,
     blockSize,
     sleepInterval,
     fileMonitoring: parsed['file-monitoring'] !== false,
@@ -98,6 +144,7 @@ export function parseArgs(argv: readonly string[], version: string): CliArgs {
 const KNOWN_OPTIONS = new Set([
   'filename', 'back-pressure', 'lossless', 'block-size', 'sleep-interval', 'file-monitoring', 'no-file-monitoring',
   'verbose', 'v', 'version', 'help', 'h', 'blocking-read', 'no-back-pressure', 'no-lossless', 'no-blocking-read',
+  'multicast', 'no-multicast', 'window', 'retain', 'name', 'from',
 ]);
 
 /**

@@ -1,10 +1,13 @@
 import { pipeline } from 'node:stream/promises';
+import { FilebusError } from '../errors.js';
 import { Consumer } from '../streams/consumer.js';
 import { Producer } from '../streams/producer.js';
+import { checkStartPosition, type BusOptions } from '../options.js';
+import { removeConsumer } from '../streams/remove-consumer.js';
 import type { CliArgs } from './parse-args.js';
 import { writeAll } from './write-output.js';
 
-function busOptions(args: CliArgs, signal: AbortSignal) {
+function busOptions(args: CliArgs, signal: AbortSignal): BusOptions {
   return {
     filename: args.filename,
     mode: args.mode,
@@ -12,6 +15,8 @@ function busOptions(args: CliArgs, signal: AbortSignal) {
     sleepInterval: args.sleepInterval,
     fileMonitoring: args.fileMonitoring,
     signal,
+    ...(args.window !== undefined && { window: args.window }),
+    retain: args.retain,
   };
 }
 
@@ -27,6 +32,16 @@ export async function runProducer(args: CliArgs, signal: AbortSignal): Promise<v
  * delivered: a consumer killed mid-write leaves it on the bus.
  */
 export async function runConsumer(args: CliArgs, signal: AbortSignal): Promise<void> {
-  const consumer = new Consumer(busOptions(args, signal));
+  const consumer = new Consumer({
+    ...busOptions(args, signal),
+    ...(args.name !== undefined && { name: args.name }),
+    ...(args.from !== undefined && { from: checkStartPosition(args.from) }),
+  });
   for await (const chunk of consumer) await writeAll(1, chunk);
+}
+
+/** Forgets a named multicast consumer, so its position no longer holds retention. */
+export async function runRemoveConsumer(args: CliArgs): Promise<void> {
+  const removed = await removeConsumer({ filename: args.filename, mode: 'multicast' }, args.name ?? '');
+  if (!removed) throw new FilebusError('ERR_FILEBUS_CONSUMER', `no consumer named ${args.name} on ${args.filename}`);
 }

@@ -1,6 +1,7 @@
 import { ioError, errnoCode } from '../errors.js';
 import fs from 'node:fs';
 import { closeQuietly, fileExists, openChunk, readChunk, sameChunk, type ChunkIdentity } from '../wire/chunk-file.js';
+import { joinMulticast, multicastChunks, type ConsumerPosition, type MulticastJoin } from './multicast-source.js';
 import type { Bus } from './open-bus.js';
 
 /**
@@ -11,8 +12,17 @@ import type { Bus } from './open-bus.js';
  */
 export type ChunkSource = AsyncGenerator<Buffer, void, undefined>;
 
-export function createChunkSource(bus: Bus): ChunkSource {
-  return bus.options.mode === 'back-pressure' ? backPressureChunks(bus) : lossyChunks(bus);
+export interface SourceOptions extends MulticastJoin {
+  /** Called whenever a multicast consumer's position or the bus's head moves. */
+  readonly onPosition: (position: ConsumerPosition) => void;
+}
+
+export async function openChunkSource(bus: Bus, options: SourceOptions): Promise<ChunkSource> {
+  switch (bus.options.mode) {
+    case 'lossy': return lossyChunks(bus);
+    case 'back-pressure': return backPressureChunks(bus);
+    case 'multicast': return multicastChunks(bus, await joinMulticast(bus, options), options.onPosition);
+  }
 }
 
 /**
@@ -24,7 +34,8 @@ export function createChunkSource(bus: Bus): ChunkSource {
  * one whole chunk.
  */
 async function* lossyChunks(bus: Bus): ChunkSource {
-  const { watcher, paths, options, signal } = bus;
+  const { paths, options, signal } = bus;
+  const watcher = await bus.watchFile();
   let held: { fd: number; id: ChunkIdentity } | undefined;
   try {
     for (;;) {
@@ -52,7 +63,8 @@ async function* lossyChunks(bus: Bus): ChunkSource {
  * end-of-stream marker: consume it and end.
  */
 async function* backPressureChunks(bus: Bus): ChunkSource {
-  const { watcher, paths, options, signal, lock } = bus;
+  const { paths, options, signal, lock } = bus;
+  const watcher = await bus.watchFile();
   for (;;) {
     const seen = watcher.generation;
     if (!fileExists(paths.file)) {

@@ -4,7 +4,7 @@ import { FlockLock } from '../lock/flock.js';
 import type { BusLock } from '../lock/bus-lock.js';
 import { resolveBusOptions, type BusOptions, type ResolvedBusOptions } from '../options.js';
 import type { ChangeWatcher } from '../watch/change-watcher.js';
-import { createWatcher } from '../watch/create-watcher.js';
+import { watchDirectory, watchFile } from '../watch/create-watcher.js';
 import { busPaths, type BusPaths } from '../wire/paths.js';
 
 /** Everything an engine needs to work on one bus, opened once per producer or consumer. */
@@ -12,7 +12,10 @@ export interface Bus {
   readonly options: ResolvedBusOptions;
   readonly paths: BusPaths;
   readonly lock: BusLock;
-  readonly watcher: ChangeWatcher;
+  /** A watcher waking on changes to FILE; closed with the bus. */
+  watchFile(): Promise<ChangeWatcher>;
+  /** A watcher waking on the names in `dir` that `wanted` accepts, telling `onName` each; closed with the bus. */
+  watchDirectory(dir: string, wanted: (name: string) => boolean, onName?: (name: string) => void): ChangeWatcher;
   /** Aborted by close() or by the caller's signal; every wait listens to it. */
   readonly signal: AbortSignal;
   close(): Promise<void>;
@@ -35,19 +38,28 @@ export async function openBus(options: BusOptions, role: OpenBusRole): Promise<B
   const controller = new AbortController();
   const signal = resolved.signal ? AbortSignal.any([resolved.signal, controller.signal]) : controller.signal;
   const lock = new FlockLock(paths.lock);
-  const watcher = await createWatcher(paths.file, resolved.fileMonitoring);
+  const watchers: Promise<ChangeWatcher | undefined>[] = [];
   let closed: Promise<void> | undefined;
   return {
     options: resolved,
     paths,
     lock,
-    watcher,
     signal,
+    watchFile() {
+      const watcher = watchFile(paths.file, resolved.fileMonitoring);
+      watchers.push(watcher.catch(() => undefined));
+      return watcher;
+    },
+    watchDirectory(dir, wanted, onName) {
+      const watcher = watchDirectory(dir, resolved.fileMonitoring, wanted, onName);
+      watchers.push(Promise.resolve(watcher));
+      return watcher;
+    },
     close() {
       closed ??= (async () => {
         controller.abort();
         lock.close();
-        await watcher.close();
+        await Promise.all(watchers.map(async (w) => (await w)?.close()));
       })();
       return closed;
     },

@@ -2,6 +2,8 @@ import fs from 'node:fs';
 import { ioError } from '../errors.js';
 import { fileExists, removeQuietly, writeNewFile } from '../wire/chunk-file.js';
 import { tempPath } from '../wire/paths.js';
+import type { ChangeWatcher } from '../watch/change-watcher.js';
+import { MulticastPublisher } from './multicast-publisher.js';
 import type { Bus } from './open-bus.js';
 
 /** Publishes chunks onto a bus in one mode. */
@@ -15,7 +17,11 @@ export interface Publisher {
 }
 
 export function createPublisher(bus: Bus): Publisher {
-  return bus.options.mode === 'back-pressure' ? new BackPressurePublisher(bus) : new LossyPublisher(bus);
+  switch (bus.options.mode) {
+    case 'lossy': return new LossyPublisher(bus);
+    case 'back-pressure': return new BackPressurePublisher(bus);
+    case 'multicast': return new MulticastPublisher(bus);
+  }
 }
 
 /**
@@ -80,8 +86,11 @@ class LossyPublisher extends RenamePublisher {
  * because another producer may have published in between.
  */
 class BackPressurePublisher extends RenamePublisher {
+  #watcher: ChangeWatcher | undefined;
+
   protected async install(temp: string): Promise<void> {
-    const { watcher, paths, lock, signal, options } = this.bus;
+    const { paths, lock, signal, options } = this.bus;
+    const watcher = (this.#watcher ??= this.bus.watchDirectory(paths.dir, (name) => name === paths.base));
     for (;;) {
       const seen = watcher.generation;
       if (fileExists(paths.file)) {

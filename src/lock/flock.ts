@@ -105,3 +105,20 @@ export class FlockLock implements BusLock {
     return this.#fd;
   }
 }
+
+/**
+ * One non-blocking flock(2) attempt on an open descriptor: true when taken,
+ * false when another open file description holds a conflicting lock.
+ * Consumers hold their cursor files this way, so a cursor whose lock can be
+ * taken belongs to a process that is gone.
+ */
+export function tryFlock(fd: number, kind: 'shared' | 'exclusive', path: string): boolean {
+  try {
+    flockSync(fd, kind === 'shared' ? 'shnb' : 'exnb');
+    return true;
+  } catch (error) {
+    const code = errnoCode(error);
+    if (code === 'EAGAIN' || code === 'EWOULDBLOCK') return false;
+    throw ioError('lock', path, error);
+  }
+}

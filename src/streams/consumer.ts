@@ -1,7 +1,9 @@
 import { Readable } from 'node:stream';
-import { createChunkSource, type ChunkSource } from '../engine/chunk-source.js';
+import { openChunkSource, type ChunkSource } from '../engine/chunk-source.js';
+import type { ConsumerPosition } from '../engine/multicast-source.js';
 import { openBus, type Bus } from '../engine/open-bus.js';
-import { resolveBusOptions, type ConsumerOptions } from '../options.js';
+import { checkStartPosition, resolveBusOptions, type ConsumerOptions } from '../options.js';
+import { checkConsumerName } from '../wire/cursor-file.js';
 
 /**
  * Reads a bus. A Node Readable of Buffers, one per bus chunk, and an async
@@ -18,11 +20,23 @@ export class Consumer extends Readable {
   readonly #options: ConsumerOptions;
   #opening: Promise<{ bus: Bus; source: ChunkSource }> | undefined;
   #style: 'stream' | 'iterator' | undefined;
+  #position: ConsumerPosition | undefined;
 
   constructor(options: ConsumerOptions) {
     const resolved = resolveBusOptions(options);
+    if (options.name !== undefined) checkConsumerName(options.name);
+    checkStartPosition(options.from);
     super({ objectMode: true, highWaterMark: 0, signal: resolved.signal });
     this.#options = options;
+  }
+
+  /**
+   * Multicast: the next segment this consumer will emit, the newest segment
+   * on the bus, and the lag between them, as of the last segment handled.
+   * Undefined in the other modes and before the consumer has started.
+   */
+  get position(): ConsumerPosition | undefined {
+    return this.#position;
   }
 
   /** The path of the bus file. */
@@ -80,7 +94,20 @@ export class Consumer extends Readable {
   }
 
   #open(): Promise<{ bus: Bus; source: ChunkSource }> {
-    this.#opening ??= openBus(this.#options, { writes: this.#writes() }).then((bus) => ({ bus, source: createChunkSource(bus) }));
+    this.#opening ??= (async () => {
+      const bus = await openBus(this.#options, { writes: this.#writes() });
+      try {
+        const source = await openChunkSource(bus, {
+          name: this.#options.name,
+          from: checkStartPosition(this.#options.from),
+          onPosition: (position) => { this.#position = position; },
+        });
+        return { bus, source };
+      } catch (error) {
+        await bus.close();
+        throw error;
+      }
+    })();
     return this.#opening;
   }
 

@@ -1,10 +1,22 @@
 import type { ChangeWatcher } from './change-watcher.js';
 import { ChokidarWatcher } from './chokidar-watcher.js';
+import { DirectoryWatcher } from './directory-watcher.js';
 import { PollWatcher } from './poll-watcher.js';
 
-export async function createWatcher(file: string, fileMonitoring: boolean): Promise<ChangeWatcher> {
+/** Wakes on changes to the bus file FILE (chokidar), or never (polling). */
+export async function watchFile(file: string, fileMonitoring: boolean): Promise<ChangeWatcher> {
   if (!fileMonitoring) return new PollWatcher();
   const watcher = new ChokidarWatcher(file);
   await watcher.ready();
   return watcher;
+}
+
+/** Wakes on the names in `dir` that `wanted` accepts, telling `onName` each one; or never (polling). */
+export function watchDirectory(
+  dir: string,
+  fileMonitoring: boolean,
+  wanted: (name: string) => boolean,
+  onName?: (name: string) => void,
+): ChangeWatcher {
+  return fileMonitoring ? new DirectoryWatcher(dir, wanted, onName) : new PollWatcher();
 }

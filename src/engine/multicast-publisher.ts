@@ -1,0 +1,174 @@
+import fs from 'node:fs';
+import path from 'node:path';
+import { errnoCode, ioError } from '../errors.js';
+import type { ChangeWatcher } from '../watch/change-watcher.js';
+import { removeQuietly, writeNewFile } from '../wire/chunk-file.js';
+import { scanCursors } from '../wire/cursor-file.js';
+import { tempPath } from '../wire/paths.js';
+import {
+  checksum, consumersDir, ensureMulticastDirs, listSegments, removeSegment, segmentName, segmentSize, segmentsDir,
+  type SegmentRef,
+} from '../wire/segments.js';
+import type { Bus } from './open-bus.js';
+import type { Publisher } from './publisher.js';
+
+interface Retained extends SegmentRef {
+  /** Bytes; only tracked when the window is counted in bytes. */
+  readonly size: number;
+}
+
+/**
+ * Multicast: each chunk becomes the next numbered segment, and FILE is
+ * re-linked to it so reference lossy consumers can still eavesdrop.
+ *
+ * Under the lock, a producer learns the newest sequence number cheaply:
+ * FILE is a hard link to the newest segment, so if FILE is still the inode
+ * this producer linked last, nobody else has published since and its own
+ * list of segments is current. Otherwise it lists the directory again.
+ *
+ * Retention runs before a publish that would take the bus past its window:
+ * it reads every cursor, deletes segments that every consumer has read
+ * down to half the window (so this happens once per half window, not per
+ * chunk), and reports whether a live consumer is a full window behind,
+ * in which case the producer waits for cursors to move.
+ */
+export class MulticastPublisher implements Publisher {
+  readonly #bus: Bus;
+  readonly #segments: string;
+  readonly #consumers: string;
+  #retained: Retained[] = [];
+  #linked: { dev: bigint; ino: bigint } | undefined;
+  #temp: string | undefined;
+  #cursorWatcher: ChangeWatcher | undefined;
+
+  constructor(bus: Bus) {
+    this.#bus = bus;
+    ensureMulticastDirs(bus.paths);
+    this.#segments = segmentsDir(bus.paths);
+    this.#consumers = consumersDir(bus.paths);
+  }
+
+  async publish(buffers: readonly Buffer[]): Promise<void> {
+    const { lock, signal, options } = this.#bus;
+    const crc = checksum(buffers);
+    const size = buffers.reduce((sum, b) => sum + b.length, 0);
+    const temp = tempPath(this.#bus.paths);
+    this.#temp = temp;
+    writeNewFile(temp, buffers);
+    try {
+      for (;;) {
+        const watcher = (this.#cursorWatcher ??= this.#bus.watchDirectory(this.#consumers, (name) => name.endsWith('.cursor')));
+        const seen = watcher.generation;
+        await lock.acquire(signal);
+        try {
+          this.#refreshHead();
+          const seq = (this.#retained.at(-1)?.seq ?? 0) + 1;
+          if (this.#makeRoom(seq, size)) {
+            this.#install(temp, { seq, crc, name: segmentName(seq, crc), size });
+            return;
+          }
+        } finally {
+          lock.release();
+        }
+        // A live consumer is a full window behind: wait for a cursor to move.
+        await watcher.changedSince(seen, options.sleepIntervalMs, signal);
+      }
+    } finally {
+      this.discard();
+    }
+  }
+
+  /** The empty segment marks the end of the stream. */
+  async finish(): Promise<void> {
+    await this.publish([]);
+  }
+
+  discard(): void {
+    if (this.#temp !== undefined) removeQuietly(this.#temp);
+    this.#temp = undefined;
+  }
+
+  #refreshHead(): void {
+    if (this.#linked) {
+      const st = statOrUndefined(this.#bus.paths.file);
+      if (st && st.dev === this.#linked.dev && st.ino === this.#linked.ino) return;
+    }
+    const bytes = 'bytes' in this.#bus.options.window;
+    this.#retained = [];
+    for (const ref of listSegments(this.#segments)) {
+      const size = bytes ? segmentSize(this.#segments, ref) : 0;
+      if (size !== undefined) this.#retained.push({ ...ref, size });
+    }
+    this.#linked = undefined;
+  }
+
+  #install(temp: string, segment: Retained): void {
+    const target = path.join(this.#segments, segment.name);
+    try {
+      fs.renameSync(temp, target);
+    } catch (error) {
+      throw ioError('publish segment', target, error);
+    }
+    this.#temp = undefined;
+    this.#retained.push(segment);
+    // FILE becomes another name for the segment: no second copy of the bytes.
+    const link = tempPath(this.#bus.paths);
+    try {
+      fs.linkSync(target, link);
+      fs.renameSync(link, this.#bus.paths.file);
+    } catch (error) {
+      removeQuietly(link);
+      throw ioError('publish to', this.#bus.paths.file, error);
+    }
+    const st = fs.lstatSync(target, { bigint: true });
+    this.#linked = { dev: st.dev, ino: st.ino };
+  }
+
+  /**
+   * Deletes what retention allows before `seq` is added. Returns false when
+   * the producer must wait: a live consumer would be more than a window behind.
+   */
+  #makeRoom(seq: number, size: number): boolean {
+    const { window, retainAll } = this.#bus.options;
+    if (retainAll) return true;
+    if (this.#within(window, this.#retained, seq, size)) return true;
+
+    const cursors = scanCursors(this.#consumers, true);
+    let minAll = Infinity;
+    let minLive = Infinity;
+    for (const cursor of cursors) {
+      minAll = Math.min(minAll, cursor.position);
+      if (cursor.live) minLive = Math.min(minLive, cursor.position);
+    }
+    // Delete down to half a window, never past what a consumer has yet to read.
+    const keep = 'chunks' in window ? { chunks: Math.max(1, Math.floor(window.chunks / 2)) } : { bytes: Math.floor(window.bytes / 2) };
+    while (this.#retained.length > 0) {
+      const oldest = this.#retained[0]!;
+      if (oldest.seq >= minAll || this.#within(keep, this.#retained, seq, size)) break;
+      removeSegment(this.#segments, oldest);
+      this.#retained.shift();
+    }
+    if (minLive === Infinity) return true;
+    // Unread by the slowest live consumer once seq is published.
+    const unread = this.#retained.filter((s) => s.seq >= minLive);
+    return this.#within(window, unread, seq, size);
+  }
+
+  /** Whether `segments` plus the new one fit in `limit`. */
+  #within(limit: { chunks: number } | { bytes: number }, segments: readonly Retained[], _seq: number, size: number): boolean {
+    if ('chunks' in limit) return segments.length + 1 <= limit.chunks;
+    let total = size;
+    for (const s of segments) total += s.size;
+    // One chunk larger than the window still has to pass.
+    return total <= limit.bytes || segments.length === 0;
+  }
+}
+
+function statOrUndefined(file: string): fs.BigIntStats | undefined {
+  try {
+    return fs.lstatSync(file, { bigint: true });
+  } catch (error) {
+    if (errnoCode(error) === 'ENOENT') return undefined;
+    throw ioError('stat', file, error);
+  }
+}

@@ -1,0 +1,128 @@
+import { FilebusError } from '../errors.js';
+import type { StartPosition } from '../options.js';
+import { anonymousId, checkConsumerName, OwnedCursor } from '../wire/cursor-file.js';
+import {
+  consumersDir, ensureMulticastDirs, isEndMarker, listSegments, parseSegmentName, readSegment, segmentsDir, type SegmentRef,
+} from '../wire/segments.js';
+import type { ChunkSource } from './chunk-source.js';
+import type { Bus } from './open-bus.js';
+
+export interface MulticastJoin {
+  readonly name: string | undefined;
+  readonly from: StartPosition | undefined;
+}
+
+/** Where a consumer is and how far behind the newest segment. */
+export interface ConsumerPosition {
+  /** Sequence number of the next segment this consumer will emit. */
+  readonly position: number;
+  /** Sequence number of the newest segment on the bus (0 if none). */
+  readonly head: number;
+  /** Segments published but not yet emitted by this consumer. */
+  readonly lagChunks: number;
+}
+
+/**
+ * Registers the consumer's cursor under the bus lock, so that no producer
+ * deletes segments between choosing the start and recording it.
+ */
+export async function joinMulticast(bus: Bus, join: MulticastJoin): Promise<OwnedCursor> {
+  ensureMulticastDirs(bus.paths);
+  const dir = consumersDir(bus.paths);
+  await bus.lock.acquire(bus.signal);
+  try {
+    if (join.name !== undefined) {
+      const existing = OwnedCursor.open(dir, checkConsumerName(join.name));
+      if (existing) return existing;
+    }
+    const start = startPosition(segmentsDir(bus.paths), listSegments(segmentsDir(bus.paths)), join.from);
+    return OwnedCursor.create(dir, join.name ?? anonymousId(), start);
+  } finally {
+    bus.lock.release();
+  }
+}
+
+/**
+ * earliest: the oldest retained segment. latest: the next one to be
+ * published. A number: that segment, which must be retained (or the next).
+ * Default: the oldest retained segment of the current stream, i.e. after
+ * the newest end marker unless that marker is the newest segment (then the
+ * stream has ended and a late consumer replays what is retained of it).
+ */
+function startPosition(dir: string, segments: readonly SegmentRef[], from: StartPosition | undefined): number {
+  const oldest = segments[0]?.seq ?? 1;
+  const next = (segments.at(-1)?.seq ?? 0) + 1;
+  if (from === 'earliest') return oldest;
+  if (from === 'latest') return next;
+  if (typeof from === 'number') {
+    if (from < oldest || from > next) {
+      throw new FilebusError('ERR_FILEBUS_INVALID_OPTION',
+        `--from ${from}: segment is not retained (retained: ${segments.length ? `${oldest} to ${next - 1}` : 'none'}; next: ${next})`);
+    }
+    return from;
+  }
+  for (let i = segments.length - 2; i >= 0; i--) {
+    if (isEndMarker(dir, segments[i]!)) return segments[i + 1]!.seq;
+  }
+  return oldest;
+}
+
+/**
+ * Emits segments from the cursor on, in order, each checked against its
+ * checksum, and moves the cursor past a segment when the next one is
+ * requested: a consumer killed while delivering segment N emits N again
+ * when it resumes (named consumers), and never anything before N.
+ */
+export async function* multicastChunks(bus: Bus, cursor: OwnedCursor, report: (p: ConsumerPosition) => void): ChunkSource {
+  const dir = segmentsDir(bus.paths);
+  const known = new Map<number, SegmentRef>();
+  let head = 0;
+  let next = cursor.position;
+  // Event names tell a consumer that keeps up which segment arrived, so it
+  // lists the directory only when it falls behind or events are missing.
+  const watcher = bus.watchDirectory(dir, () => true, (name) => {
+    const ref = parseSegmentName(name);
+    if (ref && ref.seq >= next) known.set(ref.seq, ref);
+  });
+  const reportPosition = (): void => report({ position: next, head, lagChunks: Math.max(0, head - next + 1) });
+  const relist = (): SegmentRef[] => {
+    const segments = listSegments(dir);
+    known.clear();
+    for (const ref of segments) known.set(ref.seq, ref);
+    head = Math.max(head, segments.at(-1)?.seq ?? 0);
+    return segments;
+  };
+  try {
+    for (;;) {
+      const seen = watcher.generation;
+      let ref = known.get(next);
+      if (!ref) {
+        const segments = relist();
+        ref = known.get(next);
+        reportPosition();
+        if (!ref) {
+          const oldest = segments[0];
+          if (oldest && oldest.seq > next) {
+            throw new FilebusError('ERR_FILEBUS_CORRUPT',
+              `segment ${next} is missing from ${dir} (oldest retained is ${oldest.seq}): it was deleted before this consumer read it`, { path: dir });
+          }
+          await watcher.changedSince(seen, bus.options.sleepIntervalMs, bus.signal);
+          continue;
+        }
+      }
+      const data = readSegment(dir, ref);
+      known.delete(next);
+      if (data === undefined) continue;
+      if (data.length === 0) {
+        cursor.advance(next + 1);
+        return;
+      }
+      yield data;
+      next += 1;
+      cursor.advance(next);
+      reportPosition();
+    }
+  } finally {
+    cursor.close();
+  }
+}

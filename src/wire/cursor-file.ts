@@ -1,0 +1,229 @@
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { randomBytes } from 'node:crypto';
+import { crc32 } from 'node:zlib';
+import { FilebusError, errnoCode, ioError } from '../errors.js';
+import { tryFlock } from '../lock/flock.js';
+import { SEQ_DIGITS } from './segments.js';
+
+/**
+ * A consumer's cursor: `FILE.consumers/<id>.cursor`, holding the sequence
+ * number of the next segment it will emit, as one 30-byte record
+ * `<20 decimal digits> <CRC-32 of those digits, 8 hex>\n`, rewritten in place.
+ * The checksum lets a reader tell a record torn by a concurrent rewrite from
+ * a real one.
+ *
+ * Liveness: the consumer holds an exclusive flock on the open cursor file
+ * for as long as it runs. Whoever can take the lock knows the consumer is
+ * gone; the kernel releases it however the consumer dies.
+ *
+ * Named consumers use their name as id; anonymous ones an id starting with
+ * `~`, which no name can, and their cursor is removed when they are gone.
+ */
+const SUFFIX = '.cursor';
+const RECORD_LENGTH = SEQ_DIGITS + 1 + 8 + 1;
+const NAME = /^[A-Za-z0-9_][A-Za-z0-9._-]{0,99}$/;
+
+export function checkConsumerName(name: string): string {
+  if (!NAME.test(name)) {
+    throw new FilebusError('ERR_FILEBUS_INVALID_OPTION',
+      `consumer name must be 1 to 100 letters, digits, '.', '_' or '-', not starting with '.' or '-', got ${JSON.stringify(name)}`);
+  }
+  return name;
+}
+
+export function anonymousId(): string {
+  return `~${os.hostname().replace(/[^A-Za-z0-9-]/g, '_')}.${process.pid}.${randomBytes(4).toString('hex')}`;
+}
+
+export function cursorFileName(id: string): string {
+  return `${id}${SUFFIX}`;
+}
+
+/** The consumer id of a cursor file name, or undefined for other files. */
+export function cursorIdOf(fileName: string): string | undefined {
+  return fileName.endsWith(SUFFIX) && !fileName.startsWith('.') ? fileName.slice(0, -SUFFIX.length) : undefined;
+}
+
+export function isAnonymous(id: string): boolean {
+  return id.startsWith('~');
+}
+
+function encode(position: number): Buffer {
+  const digits = String(position).padStart(SEQ_DIGITS, '0');
+  const sum = (crc32(digits) >>> 0).toString(16).padStart(8, '0');
+  return Buffer.from(`${digits} ${sum}\n`);
+}
+
+function decode(record: Buffer): number | undefined {
+  if (record.length !== RECORD_LENGTH) return undefined;
+  const text = record.toString('latin1');
+  const match = /^(\d{20}) ([0-9a-f]{8})\n$/.exec(text);
+  if (!match) return undefined;
+  if ((crc32(match[1]!) >>> 0) !== parseInt(match[2]!, 16)) return undefined;
+  const value = Number(match[1]);
+  return Number.isSafeInteger(value) ? value : undefined;
+}
+
+function readRecord(fd: number, file: string): number {
+  // A read racing the owner's rewrite can see a torn record; the checksum
+  // catches it and a second look finds the finished one.
+  for (let attempt = 0; attempt < 3; attempt++) {
+    const record = Buffer.alloc(RECORD_LENGTH + 1);
+    const n = fs.readSync(fd, record, 0, record.length, 0);
+    const position = decode(record.subarray(0, n));
+    if (position !== undefined) return position;
+  }
+  throw new FilebusError('ERR_FILEBUS_CORRUPT', `cursor file ${file} is corrupt: not a valid position record`, { path: file });
+}
+
+/** A cursor owned (and locked) by this process. */
+export class OwnedCursor {
+  readonly id: string;
+  readonly file: string;
+  #fd: number;
+  #position: number;
+
+  private constructor(id: string, file: string, fd: number, position: number) {
+    this.id = id;
+    this.file = file;
+    this.#fd = fd;
+    this.#position = position;
+  }
+
+  get position(): number {
+    return this.#position;
+  }
+
+  /** Creates a new cursor; fails if one with this id exists. */
+  static create(dir: string, id: string, position: number): OwnedCursor {
+    const file = path.join(dir, cursorFileName(id));
+    let fd: number;
+    try {
+      fd = fs.openSync(file, fs.constants.O_RDWR | fs.constants.O_CREAT | fs.constants.O_EXCL | fs.constants.O_NOFOLLOW, 0o666);
+    } catch (error) {
+      throw ioError('create cursor', file, error);
+    }
+    tryFlock(fd, 'exclusive', file);
+    const cursor = new OwnedCursor(id, file, fd, position);
+    cursor.#write(position);
+    return cursor;
+  }
+
+  /** Opens an existing named cursor, or returns undefined if there is none. */
+  static open(dir: string, id: string): OwnedCursor | undefined {
+    const file = path.join(dir, cursorFileName(id));
+    let fd: number;
+    try {
+      fd = fs.openSync(file, fs.constants.O_RDWR | fs.constants.O_NOFOLLOW);
+    } catch (error) {
+      if (errnoCode(error) === 'ENOENT') return undefined;
+      throw ioError('open cursor', file, error);
+    }
+    try {
+      if (!fs.fstatSync(fd).isFile()) throw new FilebusError('ERR_FILEBUS_CORRUPT', `cursor ${file} is not a regular file`, { path: file });
+      if (!tryFlock(fd, 'exclusive', file)) {
+        throw new FilebusError('ERR_FILEBUS_CONSUMER', `consumer ${id} is already running (its cursor ${file} is locked)`, { path: file });
+      }
+      return new OwnedCursor(id, file, fd, readRecord(fd, file));
+    } catch (error) {
+      fs.closeSync(fd);
+      throw error;
+    }
+  }
+
+  /** Records that every segment before `position` has been delivered. */
+  advance(position: number): void {
+    if (position === this.#position) return;
+    this.#write(position);
+    this.#position = position;
+  }
+
+  /** Lets go of the cursor; an anonymous cursor is removed, a named one kept. */
+  close(): void {
+    if (this.#fd < 0) return;
+    if (isAnonymous(this.id)) {
+      try { fs.unlinkSync(this.file); } catch { /* a producer may have swept it */ }
+    }
+    try { fs.closeSync(this.#fd); } catch { /* already closed */ }
+    this.#fd = -1;
+  }
+
+  #write(position: number): void {
+    const record = encode(position);
+    try {
+      fs.writeSync(this.#fd, record, 0, record.length, 0);
+    } catch (error) {
+      throw ioError('write cursor', this.file, error);
+    }
+  }
+}
+
+/** What a producer or `status` learns about one cursor without owning it. */
+export interface CursorState {
+  readonly id: string;
+  readonly file: string;
+  readonly position: number;
+  readonly live: boolean;
+}
+
+/**
+ * Reads every cursor in `dir`. Cursors of anonymous consumers that are gone
+ * are removed when `sweep` is set (the caller holds the bus lock, so no
+ * consumer is between creating its cursor and locking it).
+ */
+export function scanCursors(dir: string, sweep: boolean): CursorState[] {
+  let names: string[];
+  try {
+    names = fs.readdirSync(dir);
+  } catch (error) {
+    if (errnoCode(error) === 'ENOENT') return [];
+    throw ioError('list', dir, error);
+  }
+  const states: CursorState[] = [];
+  for (const fileName of names) {
+    const id = cursorIdOf(fileName);
+    if (id === undefined) continue;
+    const file = path.join(dir, fileName);
+    let fd: number;
+    try {
+      fd = fs.openSync(file, fs.constants.O_RDONLY | fs.constants.O_NOFOLLOW);
+    } catch (error) {
+      if (errnoCode(error) === 'ENOENT') continue;
+      throw ioError('open cursor', file, error);
+    }
+    try {
+      const live = !tryFlock(fd, 'shared', file);
+      if (!live && isAnonymous(id) && sweep) {
+        fs.unlinkSync(file);
+        continue;
+      }
+      states.push({ id, file, position: readRecord(fd, file), live });
+    } finally {
+      fs.closeSync(fd);
+    }
+  }
+  return states;
+}
+
+/** Removes a named consumer's cursor, refusing while that consumer runs. */
+export function removeCursor(dir: string, id: string): boolean {
+  const file = path.join(dir, cursorFileName(id));
+  let fd: number;
+  try {
+    fd = fs.openSync(file, fs.constants.O_RDONLY | fs.constants.O_NOFOLLOW);
+  } catch (error) {
+    if (errnoCode(error) === 'ENOENT') return false;
+    throw ioError('open cursor', file, error);
+  }
+  try {
+    if (!tryFlock(fd, 'exclusive', file)) {
+      throw new FilebusError('ERR_FILEBUS_CONSUMER', `consumer ${id} is running; stop it before removing it`, { path: file });
+    }
+    fs.unlinkSync(file);
+    return true;
+  } finally {
+    fs.closeSync(fd);
+  }
+}

@@ -1,0 +1,138 @@
+import fs from 'node:fs';
+import path from 'node:path';
+import { crc32 } from 'node:zlib';
+import { FilebusError, errnoCode, ioError } from '../errors.js';
+import { closeQuietly, readChunk } from './chunk-file.js';
+import type { BusPaths } from './paths.js';
+
+/**
+ * Multicast segments: chunk N of the stream is the file
+ * `FILE.segments/<N as 20 decimal digits>.<CRC-32 as 8 hex digits>`,
+ * holding the chunk's raw bytes and nothing else. Fixed-width names sort in
+ * stream order, so `cat FILE.segments/*` reassembles a retained stream; the
+ * checksum lives in the name so that the bytes stay raw and a segment
+ * appears, with its checksum, in one rename.
+ */
+export const SEQ_DIGITS = 20;
+const NAME = /^(\d{20})\.([0-9a-f]{8})$/;
+
+export interface SegmentRef {
+  readonly seq: number;
+  readonly crc: number;
+  readonly name: string;
+}
+
+export function segmentsDir(paths: BusPaths): string {
+  return `${paths.file}.segments`;
+}
+
+export function consumersDir(paths: BusPaths): string {
+  return `${paths.file}.consumers`;
+}
+
+export function segmentName(seq: number, crc: number): string {
+  return `${String(seq).padStart(SEQ_DIGITS, '0')}.${crc.toString(16).padStart(8, '0')}`;
+}
+
+export function parseSegmentName(name: string): SegmentRef | undefined {
+  const match = NAME.exec(name);
+  if (!match) return undefined;
+  const seq = Number(match[1]);
+  if (!Number.isSafeInteger(seq)) return undefined;
+  return { seq, crc: parseInt(match[2]!, 16), name };
+}
+
+/** CRC-32 (IEEE 802.3, zlib's) of a chunk made of several buffers. */
+export function checksum(buffers: readonly Buffer[]): number {
+  let crc = 0;
+  for (const buffer of buffers) crc = crc32(buffer, crc);
+  return crc >>> 0;
+}
+
+/** The segments present, oldest first. Anything else in the directory is ignored. */
+export function listSegments(dir: string): SegmentRef[] {
+  let names: string[];
+  try {
+    names = fs.readdirSync(dir);
+  } catch (error) {
+    if (errnoCode(error) === 'ENOENT') return [];
+    if (errnoCode(error) === 'ENOTDIR') {
+      throw new FilebusError('ERR_FILEBUS_BAD_PATH', `${dir} is not a directory`, { path: dir, cause: error });
+    }
+    throw ioError('list', dir, error);
+  }
+  const refs: SegmentRef[] = [];
+  for (const name of names) {
+    const ref = parseSegmentName(name);
+    if (ref) refs.push(ref);
+  }
+  return refs.sort((a, b) => a.seq - b.seq);
+}
+
+/**
+ * Reads a segment whole and checks it against the checksum in its name.
+ * Returns undefined when it no longer exists.
+ */
+export function readSegment(dir: string, ref: SegmentRef): Buffer | undefined {
+  const file = path.join(dir, ref.name);
+  let fd: number;
+  try {
+    fd = fs.openSync(file, fs.constants.O_RDONLY | fs.constants.O_NOFOLLOW);
+  } catch (error) {
+    if (errnoCode(error) === 'ENOENT') return undefined;
+    throw ioError('read segment', file, error);
+  }
+  let data: Buffer;
+  try {
+    const st = fs.fstatSync(fd);
+    if (!st.isFile()) throw new FilebusError('ERR_FILEBUS_CORRUPT', `segment ${file} is not a regular file`, { path: file });
+    data = readChunk(file, fd, st.size);
+  } finally {
+    closeQuietly(fd);
+  }
+  if ((crc32(data) >>> 0) !== ref.crc) {
+    throw new FilebusError('ERR_FILEBUS_CORRUPT', `segment ${file} is corrupt: its checksum does not match its name`, { path: file });
+  }
+  return data;
+}
+
+export function removeSegment(dir: string, ref: SegmentRef): void {
+  try {
+    fs.unlinkSync(path.join(dir, ref.name));
+  } catch (error) {
+    if (errnoCode(error) !== 'ENOENT') throw ioError('remove segment', path.join(dir, ref.name), error);
+  }
+}
+
+/** Creates the segment and cursor directories if needed; a non-directory (or a symlink) there is an error. */
+export function ensureMulticastDirs(paths: BusPaths): void {
+  for (const dir of [segmentsDir(paths), consumersDir(paths)]) {
+    try {
+      fs.mkdirSync(dir, 0o777);
+    } catch (error) {
+      if (errnoCode(error) !== 'EEXIST') throw ioError('create directory', dir, error);
+    }
+    const st = fs.lstatSync(dir);
+    if (!st.isDirectory()) {
+      throw new FilebusError('ERR_FILEBUS_BAD_PATH', `${dir} is not a directory`, { path: dir });
+    }
+  }
+}
+
+/** The size of a segment, or undefined if it is gone. */
+export function segmentSize(dir: string, ref: SegmentRef): number | undefined {
+  try {
+    return fs.lstatSync(path.join(dir, ref.name)).size;
+  } catch (error) {
+    if (errnoCode(error) === 'ENOENT') return undefined;
+    throw ioError('stat segment', path.join(dir, ref.name), error);
+  }
+}
+
+/**
+ * End-of-stream markers are empty segments. The CRC-32 of no bytes is 0,
+ * so only names with checksum 0 need a look at the size.
+ */
+export function isEndMarker(dir: string, ref: SegmentRef): boolean {
+  return ref.crc === 0 && segmentSize(dir, ref) === 0;
+}
