@@ -12,6 +12,9 @@ import {
 import type { Bus } from './open-bus.js';
 import type { Publisher } from './publisher.js';
 
+/** How soon a producer waiting on a consumer notices that it died. */
+const LIVENESS_CHECK_MS = 10;
+
 interface Retained extends SegmentRef {
   /** Bytes; only tracked when the window is counted in bytes. */
   readonly size: number;
@@ -71,7 +74,9 @@ export class MulticastPublisher implements Publisher {
           lock.release();
         }
         // A live consumer is a full window behind: wait for a cursor to move.
-        await watcher.changedSince(seen, options.sleepIntervalMs, signal);
+        // A consumer's death makes no file event (only its flock goes), so
+        // look again soon whatever happens.
+        await watcher.changedSince(seen, Math.min(options.sleepIntervalMs, LIVENESS_CHECK_MS), signal);
       }
     } finally {
       this.discard();
@@ -131,7 +136,7 @@ export class MulticastPublisher implements Publisher {
   #makeRoom(seq: number, size: number): boolean {
     const { window, retainAll } = this.#bus.options;
     if (retainAll) return true;
-    if (this.#within(window, this.#retained, seq, size)) return true;
+    if (this.#within(window, this.#retained, size)) return true;
 
     const cursors = scanCursors(this.#consumers, true);
     let minAll = Infinity;
@@ -144,18 +149,18 @@ export class MulticastPublisher implements Publisher {
     const keep = 'chunks' in window ? { chunks: Math.max(1, Math.floor(window.chunks / 2)) } : { bytes: Math.floor(window.bytes / 2) };
     while (this.#retained.length > 0) {
       const oldest = this.#retained[0]!;
-      if (oldest.seq >= minAll || this.#within(keep, this.#retained, seq, size)) break;
+      if (oldest.seq >= minAll || this.#within(keep, this.#retained, size)) break;
       removeSegment(this.#segments, oldest);
       this.#retained.shift();
     }
     if (minLive === Infinity) return true;
     // Unread by the slowest live consumer once seq is published.
     const unread = this.#retained.filter((s) => s.seq >= minLive);
-    return this.#within(window, unread, seq, size);
+    return this.#within(window, unread, size);
   }
 
   /** Whether `segments` plus the new one fit in `limit`. */
-  #within(limit: { chunks: number } | { bytes: number }, segments: readonly Retained[], _seq: number, size: number): boolean {
+  #within(limit: { chunks: number } | { bytes: number }, segments: readonly Retained[], size: number): boolean {
     if ('chunks' in limit) return segments.length + 1 <= limit.chunks;
     let total = size;
     for (const s of segments) total += s.size;
