@@ -127,6 +127,10 @@ export function resolveBusOptions(options: BusOptions): ResolvedBusOptions {
   if (typeof options !== 'object' || options === null) throw invalid('options must be an object');
   if (typeof options.filename !== 'string' || options.filename === '') throw invalid('--filename is required');
   if (options.filename.includes('\0')) throw invalid('--filename must not contain a NUL byte');
+  if (options.signal !== undefined && !(options.signal instanceof AbortSignal)) throw invalid('signal must be an AbortSignal');
+  if (options.fileMonitoring !== undefined && typeof options.fileMonitoring !== 'boolean') {
+    throw invalid(`fileMonitoring must be true or false, got ${JSON.stringify(options.fileMonitoring)}`);
+  }
   const mode = options.mode ?? 'lossy';
   if (!BUS_MODES.includes(mode)) throw invalid(`mode must be one of ${BUS_MODES.join(', ')}, got ${JSON.stringify(mode)}`);
   return {

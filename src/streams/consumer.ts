@@ -2,7 +2,9 @@ import { Readable } from 'node:stream';
 import { openChunkSource, type ChunkSource } from '../engine/chunk-source.js';
 import type { ConsumerPosition } from '../engine/multicast-source.js';
 import { openBus, type Bus } from '../engine/open-bus.js';
+import { FilebusError, abortError } from '../errors.js';
 import { checkStartPosition, resolveBusOptions, type ConsumerOptions } from '../options.js';
+import { destroyOnAbort } from './destroy-on-abort.js';
 import { checkConsumerName } from '../wire/cursor-file.js';
 
 /**
@@ -21,13 +23,16 @@ export class Consumer extends Readable {
   #opening: Promise<{ bus: Bus; source: ChunkSource }> | undefined;
   #style: 'stream' | 'iterator' | undefined;
   #position: ConsumerPosition | undefined;
+  /** close() was called: the aborted waits it causes end iteration quietly. */
+  #closing = false;
 
   constructor(options: ConsumerOptions) {
     const resolved = resolveBusOptions(options);
     if (options.name !== undefined) checkConsumerName(options.name);
     checkStartPosition(options.from);
-    super({ objectMode: true, highWaterMark: 0, signal: resolved.signal });
+    super({ objectMode: true, highWaterMark: 0 });
     this.#options = options;
+    destroyOnAbort(this, resolved.signal);
   }
 
   /**
@@ -46,6 +51,7 @@ export class Consumer extends Readable {
 
   /** Stops consuming and releases the bus; a chunk being handled stays on the bus. */
   async close(): Promise<void> {
+    this.#closing = true;
     if (this.closed) return;
     await new Promise<void>((resolve) => {
       this.once('close', () => resolve());
@@ -54,7 +60,7 @@ export class Consumer extends Readable {
   }
 
   override _read(): void {
-    if (this.#style === 'iterator') return;
+    if (this.#style === 'iterator' || this.destroyed) return;
     this.#style = 'stream';
     this.#open()
       .then(({ source }) => source.next())
@@ -81,6 +87,11 @@ export class Consumer extends Readable {
   }
 
   async *#iterate(): AsyncGenerator<Buffer, void, undefined> {
+    if (this.#options.signal?.aborted) throw abortError();
+    if (this.destroyed) {
+      if (this.errored) throw this.errored;
+      return;
+    }
     try {
       const { source } = await this.#open();
       for (;;) {
@@ -88,6 +99,9 @@ export class Consumer extends Readable {
         if (result.done) break;
         yield result.value;
       }
+    } catch (error) {
+      if (this.#closing && error instanceof FilebusError && error.code === 'ERR_FILEBUS_ABORTED') return;
+      throw this.errored ?? error;
     } finally {
       await this.close();
     }

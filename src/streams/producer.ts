@@ -1,9 +1,11 @@
 import { Writable } from 'node:stream';
+import { finished } from 'node:stream/promises';
 import { setImmediate as nextTurn } from 'node:timers/promises';
 import { ChunkQueue } from '../engine/chunk-queue.js';
 import { openBus, type Bus } from '../engine/open-bus.js';
 import { createPublisher, type Publisher } from '../engine/publisher.js';
 import { resolveBusOptions, type ProducerOptions } from '../options.js';
+import { destroyOnAbort } from './destroy-on-abort.js';
 
 type Callback = (error?: Error | null) => void;
 
@@ -29,9 +31,10 @@ export class Producer extends Writable {
 
   constructor(options: ProducerOptions) {
     const resolved = resolveBusOptions(options);
-    super({ highWaterMark: resolved.blockSize, decodeStrings: true, signal: resolved.signal });
+    super({ highWaterMark: resolved.blockSize, decodeStrings: true });
     this.#options = options;
     this.#blockSize = resolved.blockSize;
+    destroyOnAbort(this, resolved.signal);
   }
 
   /** The path of the bus file. */
@@ -41,11 +44,8 @@ export class Producer extends Writable {
 
   /** Publishes what was written, marks the end of the stream, and releases the bus. */
   async close(): Promise<void> {
-    if (this.destroyed) return;
-    await new Promise<void>((resolve, reject) => {
-      this.once('error', reject);
-      this.end(() => resolve());
-    });
+    if (!this.writableEnded) this.end();
+    await finished(this);
   }
 
   override _construct(callback: Callback): void {
@@ -62,7 +62,16 @@ export class Producer extends Writable {
     // Hold the caller back while a full block waits: that is the back-pressure.
     if (this.#queue.bytes >= this.#blockSize) this.#blocked = callback;
     else callback();
-    this.#pump ??= this.#drain().finally(() => { this.#pump = undefined; });
+    this.#kick();
+  }
+
+  /** Starts publishing unless it is under way; a write landing as it stops restarts it. */
+  #kick(): void {
+    if (this.#pump || this.#failure) return;
+    this.#pump = this.#drain().finally(() => {
+      this.#pump = undefined;
+      if (this.#queue.bytes > 0) this.#kick();
+    });
   }
 
   override _final(callback: Callback): void {
