@@ -1,4 +1,4 @@
-export { Producer } from './streams/producer.js';
+export { Producer, type TransferStats } from './streams/producer.js';
 export { Consumer } from './streams/consumer.js';
 export { FilebusError, type FilebusErrorCode } from './errors.js';
 export {

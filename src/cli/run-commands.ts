@@ -1,7 +1,7 @@
 import { pipeline } from 'node:stream/promises';
 import { FilebusError } from '../errors.js';
 import { Consumer } from '../streams/consumer.js';
-import { Producer } from '../streams/producer.js';
+import { Producer, type TransferStats } from '../streams/producer.js';
 import { checkStartPosition, type BusOptions } from '../options.js';
 import { removeConsumer } from '../streams/remove-consumer.js';
 import type { CliArgs } from './parse-args.js';
@@ -23,7 +23,18 @@ function busOptions(args: CliArgs, signal: AbortSignal): BusOptions {
 /** stdin onto the bus; at end of input, the mode's end marker. */
 export async function runProducer(args: CliArgs, signal: AbortSignal): Promise<void> {
   const producer = new Producer({ ...busOptions(args, signal), blockingRead: args.blockingRead });
+  const log = logger(args, 'producer');
+  log(1, `${args.mode} producer on ${args.filename}`);
+  producer.on('chunk', (stats: TransferStats) => log(2, `published chunk ${stats.chunks} (${stats.bytes} bytes so far)`));
   await pipeline(process.stdin, producer);
+  log(1, `done: ${producer.stats.chunks} chunks, ${producer.stats.bytes} bytes`);
+}
+
+/** `-v` lines on stderr: level 1 for start and end, 2 for every chunk. */
+function logger(args: CliArgs, role: string): (level: number, message: string) => void {
+  return (level, message) => {
+    if (args.verbosity >= level) process.stderr.write(`filebus ${role}: ${message}\n`);
+  };
 }
 
 /**
@@ -37,7 +48,13 @@ export async function runConsumer(args: CliArgs, signal: AbortSignal): Promise<v
     ...(args.name !== undefined && { name: args.name }),
     ...(args.from !== undefined && { from: checkStartPosition(args.from) }),
   });
-  for await (const chunk of consumer) await writeAll(1, chunk);
+  const log = logger(args, 'consumer');
+  log(1, `${args.mode} consumer on ${args.filename}`);
+  for await (const chunk of consumer) {
+    await writeAll(1, chunk);
+    log(2, `emitted chunk ${consumer.stats.chunks} (${chunk.length} bytes)`);
+  }
+  log(1, `done: ${consumer.stats.chunks} chunks, ${consumer.stats.bytes} bytes`);
 }
 
 /** Forgets a named multicast consumer, so its position no longer holds retention. */

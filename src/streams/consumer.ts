@@ -5,6 +5,7 @@ import { openBus, type Bus } from '../engine/open-bus.js';
 import { FilebusError, abortError } from '../errors.js';
 import { checkStartPosition, resolveBusOptions, type ConsumerOptions } from '../options.js';
 import { destroyOnAbort } from './destroy-on-abort.js';
+import type { TransferStats } from './producer.js';
 import { checkConsumerName } from '../wire/cursor-file.js';
 
 /**
@@ -23,6 +24,7 @@ export class Consumer extends Readable {
   #opening: Promise<{ bus: Bus; source: ChunkSource }> | undefined;
   #style: 'stream' | 'iterator' | undefined;
   #position: ConsumerPosition | undefined;
+  readonly #stats = { chunks: 0, bytes: 0 };
   /** close() was called: the aborted waits it causes end iteration quietly. */
   #closing = false;
 
@@ -33,6 +35,11 @@ export class Consumer extends Readable {
     super({ objectMode: true, highWaterMark: 0 });
     this.#options = options;
     destroyOnAbort(this, resolved.signal);
+  }
+
+  /** Chunks and bytes emitted so far. A 'chunk' event carries the same after each chunk. */
+  get stats(): TransferStats {
+    return { ...this.#stats };
   }
 
   /**
@@ -64,7 +71,7 @@ export class Consumer extends Readable {
     this.#style = 'stream';
     this.#open()
       .then(({ source }) => source.next())
-      .then((result) => this.push(result.done ? null : result.value), (error: Error) => this.destroy(error));
+      .then((result) => this.push(result.done ? null : this.#count(result.value)), (error: Error) => this.destroy(error));
   }
 
   override _destroy(error: Error | null, callback: (error?: Error | null) => void): void {
@@ -97,7 +104,7 @@ export class Consumer extends Readable {
       for (;;) {
         const result = await source.next();
         if (result.done) break;
-        yield result.value;
+        yield this.#count(result.value);
       }
     } catch (error) {
       if (this.#closing && error instanceof FilebusError && error.code === 'ERR_FILEBUS_ABORTED') return;
@@ -105,6 +112,13 @@ export class Consumer extends Readable {
     } finally {
       await this.close();
     }
+  }
+
+  #count(chunk: Buffer): Buffer {
+    this.#stats.chunks += 1;
+    this.#stats.bytes += chunk.length;
+    this.emit('chunk', this.#stats);
+    return chunk;
   }
 
   #open(): Promise<{ bus: Bus; source: ChunkSource }> {

@@ -9,6 +9,12 @@ import { destroyOnAbort } from './destroy-on-abort.js';
 
 type Callback = (error?: Error | null) => void;
 
+/** What a producer has published or a consumer has emitted so far. */
+export interface TransferStats {
+  readonly chunks: number;
+  readonly bytes: number;
+}
+
 /**
  * Writes a byte stream onto a bus. A Node Writable: `pipeline(source,
  * producer)` works, and write() reports back-pressure once a whole block is
@@ -28,6 +34,7 @@ export class Producer extends Writable {
   #pump: Promise<void> | undefined;
   #blocked: Callback | undefined;
   #failure: Error | undefined;
+  readonly #stats = { chunks: 0, bytes: 0 };
 
   constructor(options: ProducerOptions) {
     const resolved = resolveBusOptions(options);
@@ -40,6 +47,11 @@ export class Producer extends Writable {
   /** The path of the bus file. */
   get filename(): string {
     return this.#options.filename;
+  }
+
+  /** Chunks and bytes published so far. A 'chunk' event carries the same after each publish. */
+  get stats(): TransferStats {
+    return { ...this.#stats };
   }
 
   /** Publishes what was written, marks the end of the stream, and releases the bus. */
@@ -111,7 +123,11 @@ export class Producer extends Writable {
         await nextTurn();
         if (this.#queue.bytes === 0) return;
       }
-      await this.#publisher!.publish(this.#queue.take(this.#blockSize));
+      const chunk = this.#queue.take(this.#blockSize);
+      await this.#publisher!.publish(chunk);
+      this.#stats.chunks += 1;
+      for (const buffer of chunk) this.#stats.bytes += buffer.length;
+      this.emit('chunk', this.#stats);
       if (this.#blocked && this.#queue.bytes < this.#blockSize) {
         const blocked = this.#blocked;
         this.#blocked = undefined;
