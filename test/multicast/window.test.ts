@@ -1,0 +1,105 @@
+/**
+ * The retention window with a slow consumer: the producer is held back to
+ * the slowest live consumer, a fast consumer never gets more than a window
+ * ahead of it, and FILE.segments never holds more than the window.
+ */
+import fs from 'node:fs';
+import path from 'node:path';
+import { afterEach, describe, expect, it } from 'vitest';
+import { randomData, sha256 } from '../helpers/cli.js';
+import {
+  cleanup, cursorIds, cursorPath, mc, readCursor, registered, sampleSegmentCount, scratch, segments, start, until, within, writeInput,
+} from '../helpers/multicast.js';
+
+afterEach(cleanup);
+
+describe('multicast window', () => {
+  it('a slow consumer throttles the producer, receives everything, and bounds the fast one and the disk', async () => {
+    const dir = scratch();
+    const bus = path.join(dir, 'bus');
+    const window = 16;
+    const block = 16384;
+    const chunks = 256;
+    const input = randomData(chunks * block);
+    // From a file, the producer reads whole multiples of the block: every chunk is a full block.
+    const inputFile = writeInput(dir, 'input', input);
+
+    // The slow one is named so that its cursor, which records how far it has
+    // written, can be read at any moment.
+    const slow = start(mc(bus, '--name', 'slow', 'consumer'), { mode: 'pause' });
+    const fast = start(mc(bus, 'consumer'));
+    await until(() => cursorIds(bus).length === 2 && registered(bus, 'slow'), 'both consumers to register');
+    slow.throttle(block, 3); // one chunk every 3 ms at most
+
+    const counts = sampleSegmentCount(bus, 20);
+    interface Sample { fast: number; slowReceived: number; slowCursor: number }
+    const positions: Sample[] = [];
+    const slowCursorFile = cursorPath(bus, 'slow');
+    const sample = (): void => {
+      // Fast first, then the cursor: both only grow, so fast(t1) <= head(t1) <= cursor(t1) - 1 + window <= cursor(t2) - 1 + window.
+      const fastChunks = Math.floor(fast.bytes() / block);
+      const slowReceived = Math.floor(slow.bytes() / block);
+      positions.push({ fast: fastChunks, slowReceived, slowCursor: readCursor(slowCursorFile)! });
+    };
+    const sampler = setInterval(sample, 20);
+
+    const producer = start(mc(bus, '--window', String(window), '--block-size', String(block), 'producer'), { stdin: inputFile });
+    let slowCursorAtProducerExit = 0;
+    void producer.exited.then(() => { slowCursorAtProducerExit = readCursor(slowCursorFile)!; });
+    const produced = await within(producer.done, 40_000, 'the producer');
+    const [fastEnd, slowEnd] = await within(Promise.all([fast.done, slow.done]), 40_000, 'the consumers');
+    clearInterval(sampler);
+    sample();
+    const samples = counts.stop();
+
+    expect(produced).toMatchObject({ code: 0, stderr: '' });
+    expect({ code: fastEnd.code, stderr: fastEnd.stderr, bytes: fastEnd.bytes }).toEqual({ code: 0, stderr: '', bytes: input.length });
+    expect({ code: slowEnd.code, stderr: slowEnd.stderr, bytes: slowEnd.bytes }).toEqual({ code: 0, stderr: '', bytes: input.length });
+    expect(fastEnd.sha256).toBe(sha256(input));
+    expect(slowEnd.sha256).toBe(sha256(input));
+
+    // The disk: never more segment files than the window, and the window was used.
+    expect(samples.length).toBeGreaterThan(5);
+    expect(Math.max(...samples)).toBeLessThanOrEqual(window);
+    expect(Math.max(...samples)).toBeGreaterThanOrEqual(window / 2);
+
+    // The fast consumer: never more than a window ahead of the slow one's position.
+    const violations = positions.filter((p) => p.fast > p.slowCursor - 1 + window);
+    expect(violations).toEqual([]);
+    // The slow one really was behind: in its own received output, the fast
+    // consumer got at least half a window ahead at some point.
+    expect(Math.max(...positions.map((p) => p.fast - p.slowReceived))).toBeGreaterThanOrEqual(window / 2);
+    // The producer was throttled: it could publish the end marker (segment
+    // chunks + 1) only once the slow consumer was less than a window behind it.
+    expect(slowCursorAtProducerExit).toBeGreaterThanOrEqual(chunks + 2 - window);
+    // The slow consumer is named: its cursor stays, past the end marker.
+    expect(readCursor(slowCursorFile)).toBe(chunks + 2);
+    expect(segments(bus).length).toBeLessThanOrEqual(window);
+  });
+
+  it('a window in bytes bounds the bytes in FILE.segments', async () => {
+    const dir = scratch();
+    const bus = path.join(dir, 'bus');
+    const block = 4096;
+    const input = randomData(256 * block);
+    const slow = start(mc(bus, 'consumer'), { mode: 'pause' });
+    await until(() => cursorIds(bus).length === 1, 'the consumer to register');
+    slow.throttle(block, 2);
+    const sizes: number[] = [];
+    const sampler = setInterval(() => {
+      let total = 0;
+      for (const s of segments(bus)) {
+        try { total += fs.statSync(s.path).size; } catch { /* deleted since listed */ }
+      }
+      sizes.push(total);
+    }, 20);
+    const producer = start(mc(bus, '--window', '64KiB', '--block-size', String(block), 'producer'), { stdin: writeInput(dir, 'input', input) });
+    const [produced, consumed] = await within(Promise.all([producer.done, slow.done]), 40_000, 'producer and consumer');
+    clearInterval(sampler);
+    expect(produced).toMatchObject({ code: 0, stderr: '' });
+    expect({ code: consumed.code, stderr: consumed.stderr, sha256: consumed.sha256 }).toEqual({ code: 0, stderr: '', sha256: sha256(input) });
+    expect(sizes.length).toBeGreaterThan(5);
+    expect(Math.max(...sizes)).toBeLessThanOrEqual(64 * 1024);
+    expect(Math.max(...sizes)).toBeGreaterThanOrEqual(32 * 1024);
+  });
+});
