@@ -4,6 +4,7 @@ import { errnoCode, ioError } from '../errors.js';
 import type { ChangeWatcher } from '../watch/change-watcher.js';
 import { removeQuietly, writeNewFile } from '../wire/chunk-file.js';
 import { scanCursors } from '../wire/cursor-file.js';
+import { ProducerRegistration } from '../wire/producer-registry.js';
 import { tempPath } from '../wire/paths.js';
 import {
   checksum, consumersDir, ensureMulticastDirs, listSegments, removeSegment, segmentName, segmentSize, segmentsDir,
@@ -43,12 +44,14 @@ export class MulticastPublisher implements Publisher {
   #linked: { dev: bigint; ino: bigint } | undefined;
   #temp: string | undefined;
   #cursorWatcher: ChangeWatcher | undefined;
+  readonly #registration: ProducerRegistration;
 
   constructor(bus: Bus) {
     this.#bus = bus;
     ensureMulticastDirs(bus.paths);
     this.#segments = segmentsDir(bus.paths);
     this.#consumers = consumersDir(bus.paths);
+    this.#registration = ProducerRegistration.create(bus.paths);
   }
 
   async publish(buffers: readonly Buffer[]): Promise<void> {
@@ -83,14 +86,33 @@ export class MulticastPublisher implements Publisher {
     }
   }
 
-  /** The empty segment marks the end of the stream. */
+  /**
+   * The empty segment marks the end of the stream, written by the last
+   * producer to finish. Checking for others and leaving happen under one
+   * hold of the lock, so of two producers finishing together exactly one
+   * sees the other gone and writes the marker.
+   */
   async finish(): Promise<void> {
-    await this.publish([]);
+    const { lock, signal } = this.#bus;
+    await lock.acquire(signal);
+    let last: boolean;
+    try {
+      last = !this.#registration.othersRunning();
+      this.#registration.close();
+    } finally {
+      lock.release();
+    }
+    if (last) await this.publish([]);
   }
 
   discard(): void {
     if (this.#temp !== undefined) removeQuietly(this.#temp);
     this.#temp = undefined;
+  }
+
+  close(): void {
+    this.discard();
+    this.#registration.close();
   }
 
   #refreshHead(): void {

@@ -1,6 +1,6 @@
 import { FilebusError } from '../errors.js';
 import type { StartPosition } from '../options.js';
-import { anonymousId, checkConsumerName, OwnedCursor } from '../wire/cursor-file.js';
+import { anonymousId, checkConsumerName, OwnedCursor, scanCursors } from '../wire/cursor-file.js';
 import {
   consumersDir, ensureMulticastDirs, isEndMarker, listSegments, parseSegmentName, readSegment, segmentsDir, type SegmentRef,
 } from '../wire/segments.js';
@@ -31,6 +31,9 @@ export async function joinMulticast(bus: Bus, join: MulticastJoin): Promise<Owne
   const dir = consumersDir(bus.paths);
   await bus.lock.acquire(bus.signal);
   try {
+    // Forget anonymous consumers that died, so they hold nothing even when
+    // no retention pass runs (--retain all).
+    scanCursors(dir, true);
     if (join.name !== undefined) {
       const existing = OwnedCursor.open(dir, checkConsumerName(join.name));
       if (existing) return existing;
@@ -82,7 +85,9 @@ export async function* multicastChunks(bus: Bus, cursor: OwnedCursor, report: (p
   // lists the directory only when it falls behind or events are missing.
   const watcher = bus.watchDirectory(dir, () => true, (name) => {
     const ref = parseSegmentName(name);
-    if (ref && ref.seq >= next) known.set(ref.seq, ref);
+    if (!ref || ref.seq < next) return;
+    known.set(ref.seq, ref);
+    head = Math.max(head, ref.seq);
   });
   const reportPosition = (): void => report({ position: next, head, lagChunks: Math.max(0, head - next + 1) });
   const relist = (): SegmentRef[] => {
@@ -112,11 +117,15 @@ export async function* multicastChunks(bus: Bus, cursor: OwnedCursor, report: (p
       }
       const data = readSegment(dir, ref);
       known.delete(next);
+      head = Math.max(head, ref.seq);
       if (data === undefined) continue;
       if (data.length === 0) {
-        cursor.advance(next + 1);
+        next += 1;
+        cursor.advance(next);
+        reportPosition();
         return;
       }
+      reportPosition();
       yield data;
       next += 1;
       cursor.advance(next);

@@ -5,7 +5,7 @@ import type { BusLock } from '../lock/bus-lock.js';
 import { resolveBusOptions, type BusOptions, type ResolvedBusOptions } from '../options.js';
 import type { ChangeWatcher } from '../watch/change-watcher.js';
 import { watchDirectory, watchFile } from '../watch/create-watcher.js';
-import { busPaths, type BusPaths } from '../wire/paths.js';
+import { busPaths, sweepStaleTemps, type BusPaths } from '../wire/paths.js';
 
 /** Everything an engine needs to work on one bus, opened once per producer or consumer. */
 export interface Bus {
@@ -22,8 +22,10 @@ export interface Bus {
 }
 
 export interface OpenBusRole {
-  /** Whether this role writes into FILE's directory (producers, back-pressure consumers). */
+  /** Whether this role writes into FILE's directory (producers, back-pressure and multicast consumers). */
   readonly writes: boolean;
+  /** Producers clear temporary files that killed producers of this host left behind. */
+  readonly producer?: boolean;
 }
 
 /**
@@ -35,6 +37,7 @@ export async function openBus(options: BusOptions, role: OpenBusRole): Promise<B
   const resolved = resolveBusOptions(options);
   const paths = busPaths(resolved.filename);
   checkBusPath(paths, role);
+  if (role.producer) sweepStaleTemps(paths);
   const controller = new AbortController();
   const signal = resolved.signal ? AbortSignal.any([resolved.signal, controller.signal]) : controller.signal;
   const lock = new FlockLock(paths.lock);

@@ -14,6 +14,8 @@ export interface Publisher {
   finish(): Promise<void>;
   /** Removes a temporary file left by an interrupted publish. */
   discard(): void;
+  /** Lets go of what the publisher holds on the bus (after finish, or when aborted). */
+  close(): void;
 }
 
 export function createPublisher(bus: Bus): Publisher {
@@ -53,6 +55,10 @@ abstract class RenamePublisher implements Publisher {
   discard(): void {
     if (this.#temp !== undefined) removeQuietly(this.#temp);
     this.#temp = undefined;
+  }
+
+  close(): void {
+    this.discard();
   }
 
   /** Moves the written temporary file to FILE, holding the lock for the rename. */

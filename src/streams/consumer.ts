@@ -99,6 +99,9 @@ export class Consumer extends Readable {
       if (this.errored) throw this.errored;
       return;
     }
+    // Errors reach the loop through the iterator; an 'error' event nobody
+    // listens to would crash the process instead.
+    this.on('error', () => {});
     try {
       const { source } = await this.#open();
       for (;;) {

@@ -61,7 +61,7 @@ export class Producer extends Writable {
   }
 
   override _construct(callback: Callback): void {
-    openBus(this.#options, { writes: true }).then((bus) => {
+    openBus(this.#options, { writes: true, producer: true }).then((bus) => {
       this.#bus = bus;
       this.#publisher = createPublisher(bus);
       callback();
@@ -92,12 +92,13 @@ export class Producer extends Writable {
       if (this.#failure) throw this.#failure;
       await this.#publishAll(true);
       await this.#publisher!.finish();
+      this.#publisher!.close();
       await this.#bus!.close();
     })().then(() => callback(), (error: Error) => callback(error));
   }
 
   override _destroy(error: Error | null, callback: Callback): void {
-    this.#publisher?.discard();
+    this.#publisher?.close();
     const bus = this.#bus;
     if (!bus) return callback(error);
     bus.close().then(() => callback(error), () => callback(error));

@@ -1,10 +1,10 @@
 import fs from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { crc32 } from 'node:zlib';
 import { FilebusError, errnoCode, ioError } from '../errors.js';
 import { tryFlock } from '../lock/flock.js';
+import { HOST } from './paths.js';
 import { SEQ_DIGITS } from './segments.js';
 
 /**
@@ -34,7 +34,7 @@ export function checkConsumerName(name: string): string {
 }
 
 export function anonymousId(): string {
-  return `~${os.hostname().replace(/[^A-Za-z0-9-]/g, '_')}.${process.pid}.${randomBytes(4).toString('hex')}`;
+  return `~${HOST}.${process.pid}.${randomBytes(4).toString('hex')}`;
 }
 
 export function cursorFileName(id: string): string {

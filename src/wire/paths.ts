@@ -1,4 +1,6 @@
 import { randomBytes } from 'node:crypto';
+import fs from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 
 /**
@@ -23,18 +25,58 @@ export function busPaths(filename: string): BusPaths {
 
 let tempCounter = 0;
 
+/** This host's name as it appears in temporary names: no dots, so names split cleanly. */
+export const HOST = os.hostname().replace(/[^A-Za-z0-9-]/g, '_') || 'host';
+
 /**
- * A fresh temporary name beside FILE. The reference uses the fixed name
- * FILE.__new__; a unique name lets producers write outside the lock and
- * means a name planted by someone else is never ours to open. The pid makes
- * leftovers of a killed producer attributable.
+ * A fresh temporary name beside FILE: `.BASE.HOST.PID.N.HEX.new`. The
+ * reference uses the fixed name FILE.__new__; a unique name lets producers
+ * write outside the lock and means a name planted by someone else is never
+ * ours to open. Host and pid make a killed producer's leftovers
+ * attributable, so the next producer can remove them.
  */
 export function tempPath(paths: BusPaths): string {
   tempCounter = (tempCounter + 1) % 0x100000000;
-  return path.join(paths.dir, `.${paths.base}.${process.pid}.${tempCounter}.${randomBytes(4).toString('hex')}.new`);
+  return path.join(paths.dir, `.${paths.base}.${HOST}.${process.pid}.${tempCounter}.${randomBytes(4).toString('hex')}.new`);
 }
 
-/** True for names produced by tempPath for this bus. */
-export function isTempName(paths: BusPaths, name: string): boolean {
-  return name.startsWith(`.${paths.base}.`) && name.endsWith('.new');
+/** The host and pid a temporary name of this bus was made by, or undefined for other names. */
+export function tempOwner(paths: BusPaths, name: string): { host: string; pid: number } | undefined {
+  const prefix = `.${paths.base}.`;
+  if (!name.startsWith(prefix) || !name.endsWith('.new')) return undefined;
+  const match = /^([A-Za-z0-9_-]+)\.(\d+)\.\d+\.[0-9a-f]{8}\.new$/.exec(name.slice(prefix.length));
+  return match ? { host: match[1]!, pid: Number(match[2]) } : undefined;
+}
+
+/**
+ * Removes temporary files left by producers of this host that are no
+ * longer running (killed mid-publish). Files of live processes, and of
+ * other hosts, are never touched.
+ */
+export function sweepStaleTemps(paths: BusPaths): number {
+  let removed = 0;
+  let names: string[];
+  try {
+    names = fs.readdirSync(paths.dir);
+  } catch {
+    return 0;
+  }
+  for (const name of names) {
+    const owner = tempOwner(paths, name);
+    if (!owner || owner.host !== HOST || owner.pid === process.pid || isRunning(owner.pid)) continue;
+    try {
+      fs.unlinkSync(path.join(paths.dir, name));
+      removed += 1;
+    } catch { /* raced with another sweeper */ }
+  }
+  return removed;
+}
+
+function isRunning(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (error) {
+    return (error as NodeJS.ErrnoException).code === 'EPERM';
+  }
 }

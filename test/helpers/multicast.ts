@@ -326,9 +326,12 @@ export function readCursor(file: string): number | undefined {
 
 /** Temporary files (`.BASE.<pid>.<n>.<hex>.new`) beside FILE, optionally only a given pid's. */
 export function tempFiles(file: string, pid?: number): string[] {
+  // Temporary names are `.BASE.HOST.PID.N.HEX.new`.
   const base = path.basename(file);
-  const prefix = pid === undefined ? `.${base}.` : `.${base}.${pid}.`;
-  return fs.readdirSync(path.dirname(file)).filter((n) => n.startsWith(prefix) && n.endsWith('.new'));
+  return fs.readdirSync(path.dirname(file)).filter((n) => {
+    if (!n.startsWith(`.${base}.`) || !n.endsWith('.new')) return false;
+    return pid === undefined || n.slice(base.length + 2).split('.')[1] === String(pid);
+  });
 }
 
 /**

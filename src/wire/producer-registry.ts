@@ -1,0 +1,82 @@
+import { randomBytes } from 'node:crypto';
+import fs from 'node:fs';
+import path from 'node:path';
+import { FilebusError, errnoCode, ioError } from '../errors.js';
+import { tryFlock } from '../lock/flock.js';
+import { HOST, type BusPaths } from './paths.js';
+
+/**
+ * Multicast producers announce themselves in `FILE.producers/`: one empty
+ * file each, `HOST.PID.HEX.producer`, exclusively flocked while the
+ * producer runs. A stream ends when its last producer finishes, so a
+ * finishing producer that sees another live one leaves the end marker to it.
+ */
+export function producersDir(paths: BusPaths): string {
+  return `${paths.file}.producers`;
+}
+
+const SUFFIX = '.producer';
+
+export class ProducerRegistration {
+  readonly #dir: string;
+  readonly #name: string;
+  #fd: number;
+
+  private constructor(dir: string, name: string, fd: number) {
+    this.#dir = dir;
+    this.#name = name;
+    this.#fd = fd;
+  }
+
+  static create(paths: BusPaths): ProducerRegistration {
+    const dir = producersDir(paths);
+    try {
+      fs.mkdirSync(dir, 0o777);
+    } catch (error) {
+      if (errnoCode(error) !== 'EEXIST') throw ioError('create directory', dir, error);
+    }
+    if (!fs.lstatSync(dir).isDirectory()) throw new FilebusError('ERR_FILEBUS_BAD_PATH', `${dir} is not a directory`, { path: dir });
+    const name = `${HOST}.${process.pid}.${randomBytes(4).toString('hex')}${SUFFIX}`;
+    const file = path.join(dir, name);
+    let fd: number;
+    try {
+      fd = fs.openSync(file, fs.constants.O_RDWR | fs.constants.O_CREAT | fs.constants.O_EXCL | fs.constants.O_NOFOLLOW, 0o666);
+    } catch (error) {
+      throw ioError('register producer', file, error);
+    }
+    tryFlock(fd, 'exclusive', file);
+    return new ProducerRegistration(dir, name, fd);
+  }
+
+  /**
+   * Whether another producer is running on this bus. Registrations of
+   * producers that died are removed on the way. Call under the bus lock.
+   */
+  othersRunning(): boolean {
+    let others = false;
+    for (const name of fs.readdirSync(this.#dir)) {
+      if (!name.endsWith(SUFFIX) || name === this.#name) continue;
+      const file = path.join(this.#dir, name);
+      let fd: number;
+      try {
+        fd = fs.openSync(file, fs.constants.O_RDONLY | fs.constants.O_NOFOLLOW);
+      } catch {
+        continue;
+      }
+      try {
+        if (tryFlock(fd, 'shared', file)) fs.rmSync(file, { force: true });
+        else others = true;
+      } finally {
+        fs.closeSync(fd);
+      }
+    }
+    return others;
+  }
+
+  close(): void {
+    if (this.#fd < 0) return;
+    fs.rmSync(path.join(this.#dir, this.#name), { force: true });
+    fs.closeSync(this.#fd);
+    this.#fd = -1;
+  }
+}
