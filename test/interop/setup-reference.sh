@@ -5,6 +5,7 @@
 # Prints the launcher path on stdout; use it as FILEBUS_REFERENCE:
 #
 #   FILEBUS_REFERENCE=$(test/interop/setup-reference.sh) npx vitest run test/interop
+#   FILEBUS_REFERENCE=$(test/interop/setup-reference.sh) npx tsx test/interop/measure.ts
 #
 # Usage: setup-reference.sh [MIRROR] [DEST]
 #   MIRROR  a git repository of zmedico/filebus (bare or not), or a plain
