@@ -41,6 +41,12 @@ export interface BusOptions {
    * a string such as '256' (chunks), '64MiB', '512k', '1G' (bytes). Default 256 chunks.
    */
   window?: number | string;
+  /**
+   * Permission bits for every file and directory the bus creates
+   * (`--file-mode 0600`); directories also get x wherever r is set. Default:
+   * 0666 for files and 0777 for directories, less the umask.
+   */
+  fileMode?: number;
   /** Multicast: 'window' (default) deletes what every consumer has read and left the window; 'all' keeps everything. */
   retain?: 'window' | 'all';
 }
@@ -75,6 +81,7 @@ export interface ResolvedBusOptions {
   readonly signal: AbortSignal | undefined;
   readonly window: WindowSize;
   readonly retainAll: boolean;
+  readonly fileMode: number | undefined;
 }
 
 export const DEFAULT_BLOCK_SIZE = 65536;
@@ -142,7 +149,16 @@ export function resolveBusOptions(options: BusOptions): ResolvedBusOptions {
     signal: options.signal,
     window: parseWindow(options.window ?? DEFAULT_WINDOW_CHUNKS),
     retainAll: checkRetain(options.retain ?? 'window'),
+    fileMode: checkFileMode(options.fileMode),
   };
+}
+
+export function checkFileMode(value: unknown): number | undefined {
+  if (value === undefined) return undefined;
+  if (typeof value !== 'number' || !Number.isInteger(value) || value < 0 || value > 0o777) {
+    throw invalid(`--file-mode must be permission bits from 0000 to 0777, got ${typeof value === 'number' ? '0' + value.toString(8) : JSON.stringify(value)}`);
+  }
+  return value;
 }
 
 function checkRetain(value: unknown): boolean {

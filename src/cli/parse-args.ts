@@ -17,6 +17,7 @@ export interface CliArgs {
   /** consumer --name, or the NAME of remove-consumer. */
   readonly name: string | undefined;
   readonly from: string | undefined;
+  readonly fileMode: number | undefined;
 }
 
 /** A command line filebus cannot run: exit code 2, one line on stderr. */
@@ -88,6 +89,12 @@ export function defineCli(argv: readonly string[], version: string): Argv {
       default: true,
       describe: 'wake on file system events; --no-file-monitoring polls every --sleep-interval instead',
     })
+    .option('file-mode', {
+      alias: 'mode',
+      type: 'string',
+      requiresArg: true,
+      describe: 'octal permission bits for every file and directory the bus creates, e.g. 0600 (directories also get x where r is set) [default: 0666/0777 less the umask]',
+    })
     .option('verbose', { alias: 'v', type: 'count', describe: 'log what filebus does to stderr (repeat for more)' })
     .version(version)
     .help()
@@ -133,6 +140,7 @@ export function parseArgs(argv: readonly string[], version: string): CliArgs {
     retain: parsed['retain'] === 'all' ? 'all' : 'window',
     name,
     from,
+    fileMode: parseFileMode(single(parsed, 'file-mode')),
     blockSize,
     sleepInterval,
     fileMonitoring: parsed['file-monitoring'] !== false,
@@ -144,7 +152,7 @@ export function parseArgs(argv: readonly string[], version: string): CliArgs {
 const KNOWN_OPTIONS = new Set([
   'filename', 'back-pressure', 'lossless', 'block-size', 'sleep-interval', 'file-monitoring', 'no-file-monitoring',
   'verbose', 'v', 'version', 'help', 'h', 'blocking-read', 'no-back-pressure', 'no-lossless', 'no-blocking-read',
-  'multicast', 'no-multicast', 'window', 'retain', 'name', 'from',
+  'multicast', 'no-multicast', 'window', 'retain', 'name', 'from', 'file-mode', 'mode',
 ]);
 
 /**
@@ -174,6 +182,12 @@ function single(parsed: Record<string, unknown>, name: string): string | undefin
   if (value === undefined) return undefined;
   if (Array.isArray(value)) throw new UsageError(`--${name} may be given only once`);
   return String(value);
+}
+
+function parseFileMode(text: string | undefined): number | undefined {
+  if (text === undefined) return undefined;
+  if (!/^0?[0-7]{3}$/.test(text.trim())) throw new UsageError(`--file-mode must be octal permission bits such as 0600 or 644, got '${text}'`);
+  return parseInt(text.trim(), 8);
 }
 
 function parseBlockSize(text: string | undefined): number {

@@ -18,6 +18,7 @@ function busOptions(args: CliArgs, signal: AbortSignal): BusOptions {
     signal,
     ...(args.window !== undefined && { window: args.window }),
     retain: args.retain,
+    ...(args.fileMode !== undefined && { fileMode: args.fileMode }),
   };
 }
 

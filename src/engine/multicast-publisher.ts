@@ -48,10 +48,10 @@ export class MulticastPublisher implements Publisher {
 
   constructor(bus: Bus) {
     this.#bus = bus;
-    ensureMulticastDirs(bus.paths);
+    ensureMulticastDirs(bus.paths, bus.options.fileMode);
     this.#segments = segmentsDir(bus.paths);
     this.#consumers = consumersDir(bus.paths);
-    this.#registration = ProducerRegistration.create(bus.paths);
+    this.#registration = ProducerRegistration.create(bus.paths, bus.options.fileMode);
   }
 
   async publish(buffers: readonly Buffer[]): Promise<void> {
@@ -60,7 +60,7 @@ export class MulticastPublisher implements Publisher {
     const size = buffers.reduce((sum, b) => sum + b.length, 0);
     const temp = tempPath(this.#bus.paths);
     this.#temp = temp;
-    writeNewFile(temp, buffers);
+    writeNewFile(temp, buffers, this.#bus.options.fileMode);
     try {
       for (;;) {
         const watcher = (this.#cursorWatcher ??= this.#bus.watchDirectory(this.#consumers, (name) => name.endsWith('.cursor')));

@@ -27,7 +27,7 @@ export interface ConsumerPosition {
  * deletes segments between choosing the start and recording it.
  */
 export async function joinMulticast(bus: Bus, join: MulticastJoin): Promise<OwnedCursor> {
-  ensureMulticastDirs(bus.paths);
+  ensureMulticastDirs(bus.paths, bus.options.fileMode);
   const dir = consumersDir(bus.paths);
   await bus.lock.acquire(bus.signal);
   try {
@@ -39,7 +39,7 @@ export async function joinMulticast(bus: Bus, join: MulticastJoin): Promise<Owne
       if (existing) return existing;
     }
     const start = startPosition(segmentsDir(bus.paths), listSegments(segmentsDir(bus.paths)), join.from);
-    return OwnedCursor.create(dir, join.name ?? anonymousId(), start);
+    return OwnedCursor.create(dir, join.name ?? anonymousId(), start, bus.options.fileMode);
   } finally {
     bus.lock.release();
   }

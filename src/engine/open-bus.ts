@@ -1,4 +1,6 @@
 import fs from 'node:fs';
+import path from 'node:path';
+import { createDirectory, type FileMode } from '../wire/permissions.js';
 import { FilebusError, errnoCode } from '../errors.js';
 import { FlockLock } from '../lock/flock.js';
 import type { BusLock } from '../lock/bus-lock.js';
@@ -36,11 +38,11 @@ export interface OpenBusRole {
 export async function openBus(options: BusOptions, role: OpenBusRole): Promise<Bus> {
   const resolved = resolveBusOptions(options);
   const paths = busPaths(resolved.filename);
-  checkBusPath(paths, role);
+  checkBusPath(paths, role, resolved.fileMode);
   if (role.producer) sweepStaleTemps(paths);
   const controller = new AbortController();
   const signal = resolved.signal ? AbortSignal.any([resolved.signal, controller.signal]) : controller.signal;
-  const lock = new FlockLock(paths.lock);
+  const lock = new FlockLock(paths.lock, resolved.fileMode);
   const watchers: Promise<ChangeWatcher | undefined>[] = [];
   let closed: Promise<void> | undefined;
   return {
@@ -69,7 +71,7 @@ export async function openBus(options: BusOptions, role: OpenBusRole): Promise<B
   };
 }
 
-export function checkBusPath(paths: BusPaths, role: OpenBusRole): void {
+export function checkBusPath(paths: BusPaths, role: OpenBusRole, mode: FileMode): void {
   const fileStat = statOrUndefined(paths.file);
   if (fileStat?.isDirectory()) {
     throw new FilebusError('ERR_FILEBUS_BAD_PATH', `${paths.file} is a directory, not a bus file`, { path: paths.file });
@@ -80,7 +82,7 @@ export function checkBusPath(paths: BusPaths, role: OpenBusRole): void {
   }
   if (!dirStat) {
     try {
-      fs.mkdirSync(paths.dir, { recursive: true });
+      makeParents(paths.dir, mode);
     } catch (error) {
       throw new FilebusError('ERR_FILEBUS_DIRECTORY', `cannot create directory ${paths.dir}: ${describe(error)}`, { path: paths.dir, cause: error });
     }
@@ -90,6 +92,19 @@ export function checkBusPath(paths: BusPaths, role: OpenBusRole): void {
       fs.accessSync(paths.dir, fs.constants.W_OK | fs.constants.X_OK);
     } catch (error) {
       throw new FilebusError('ERR_FILEBUS_DIRECTORY', `cannot write to directory ${paths.dir}: ${describe(error)}`, { path: paths.dir, cause: error });
+    }
+  }
+}
+
+/** mkdir -p, giving each directory it creates the bus's mode. */
+function makeParents(dir: string, mode: FileMode): void {
+  const missing: string[] = [];
+  for (let d = dir; !fs.existsSync(d); d = path.dirname(d)) missing.unshift(d);
+  for (const d of missing) {
+    try {
+      createDirectory(d, mode);
+    } catch (error) {
+      if (errnoCode(error) !== 'EEXIST') throw error;
     }
   }
 }

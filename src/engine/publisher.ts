@@ -42,7 +42,7 @@ abstract class RenamePublisher implements Publisher {
   async publish(buffers: readonly Buffer[]): Promise<void> {
     const temp = tempPath(this.bus.paths);
     this.#temp = temp;
-    writeNewFile(temp, buffers);
+    writeNewFile(temp, buffers, this.bus.options.fileMode);
     try {
       await this.install(temp);
     } finally {

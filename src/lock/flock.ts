@@ -1,9 +1,26 @@
 import fs from 'node:fs';
 import { flock, flockSync } from 'fs-ext';
 import { abortError, errnoCode, ioError } from '../errors.js';
+import { createFile, type FileMode } from '../wire/permissions.js';
 import type { BusLock } from './bus-lock.js';
 
-const { O_RDWR, O_RDONLY, O_CREAT, O_NOFOLLOW } = fs.constants;
+/** Opens the lock file, creating it with the bus's mode if it does not exist yet. */
+function openLockFile(path: string, mode: FileMode): number {
+  try {
+    return fs.openSync(path, O_RDWR | O_NOFOLLOW);
+  } catch (error) {
+    if (errnoCode(error) !== 'ENOENT') throw error;
+  }
+  try {
+    return createFile(path, O_RDWR | O_EXCL | O_NOFOLLOW, mode);
+  } catch (error) {
+    // Someone else created it in between: use theirs.
+    if (errnoCode(error) === 'EEXIST') return fs.openSync(path, O_RDWR | O_NOFOLLOW);
+    throw error;
+  }
+}
+
+const { O_RDWR, O_RDONLY, O_CREAT, O_NOFOLLOW, O_EXCL } = fs.constants;
 
 /**
  * An exclusive flock(2) on FILE.lock, the reference's lock: it interoperates
@@ -15,12 +32,14 @@ const { O_RDWR, O_RDONLY, O_CREAT, O_NOFOLLOW } = fs.constants;
  */
 export class FlockLock implements BusLock {
   readonly #path: string;
+  readonly #mode: FileMode;
   #fd: number | undefined;
   #held = false;
   #waiting: Promise<void> | undefined;
 
-  constructor(path: string) {
+  constructor(path: string, mode: FileMode) {
     this.#path = path;
+    this.#mode = mode;
   }
 
   async acquire(signal?: AbortSignal): Promise<void> {
@@ -93,7 +112,7 @@ export class FlockLock implements BusLock {
     // truncate a file elsewhere. Read-only is enough for flock when the lock
     // file belongs to another user.
     try {
-      this.#fd = fs.openSync(this.#path, O_RDWR | O_CREAT | O_NOFOLLOW, 0o666);
+      this.#fd = openLockFile(this.#path, this.#mode);
     } catch (error) {
       if (errnoCode(error) !== 'EACCES') throw ioError('open lock file', this.#path, error);
       try {

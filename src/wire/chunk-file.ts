@@ -1,5 +1,6 @@
 import fs from 'node:fs';
 import { errnoCode, ioError } from '../errors.js';
+import { createFile, type FileMode } from './permissions.js';
 
 const { O_WRONLY, O_CREAT, O_EXCL, O_NOFOLLOW, O_RDONLY } = fs.constants;
 
@@ -20,10 +21,10 @@ export function sameChunk(a: ChunkIdentity | undefined, b: ChunkIdentity): boole
 }
 
 /** Writes buffers to a new file at tempPath, which must not exist yet. */
-export function writeNewFile(tempPath: string, buffers: readonly Buffer[]): void {
+export function writeNewFile(tempPath: string, buffers: readonly Buffer[], mode: FileMode): void {
   let fd: number;
   try {
-    fd = fs.openSync(tempPath, CREATE_FLAGS, 0o666);
+    fd = createFile(tempPath, CREATE_FLAGS, mode);
   } catch (error) {
     throw ioError('create', tempPath, error);
   }

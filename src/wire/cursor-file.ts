@@ -5,6 +5,7 @@ import { crc32 } from 'node:zlib';
 import { FilebusError, errnoCode, ioError } from '../errors.js';
 import { tryFlock } from '../lock/flock.js';
 import { HOST } from './paths.js';
+import { createFile, type FileMode } from './permissions.js';
 import { SEQ_DIGITS } from './segments.js';
 
 /**
@@ -97,11 +98,11 @@ export class OwnedCursor {
   }
 
   /** Creates a new cursor; fails if one with this id exists. */
-  static create(dir: string, id: string, position: number): OwnedCursor {
+  static create(dir: string, id: string, position: number, mode: FileMode): OwnedCursor {
     const file = path.join(dir, cursorFileName(id));
     let fd: number;
     try {
-      fd = fs.openSync(file, fs.constants.O_RDWR | fs.constants.O_CREAT | fs.constants.O_EXCL | fs.constants.O_NOFOLLOW, 0o666);
+      fd = createFile(file, fs.constants.O_RDWR | fs.constants.O_EXCL | fs.constants.O_NOFOLLOW, mode);
     } catch (error) {
       throw ioError('create cursor', file, error);
     }

@@ -4,6 +4,7 @@ import path from 'node:path';
 import { FilebusError, errnoCode, ioError } from '../errors.js';
 import { tryFlock } from '../lock/flock.js';
 import { HOST, type BusPaths } from './paths.js';
+import { createDirectory, createFile, type FileMode } from './permissions.js';
 
 /**
  * Multicast producers announce themselves in `FILE.producers/`: one empty
@@ -28,10 +29,10 @@ export class ProducerRegistration {
     this.#fd = fd;
   }
 
-  static create(paths: BusPaths): ProducerRegistration {
+  static create(paths: BusPaths, mode: FileMode): ProducerRegistration {
     const dir = producersDir(paths);
     try {
-      fs.mkdirSync(dir, 0o777);
+      createDirectory(dir, mode);
     } catch (error) {
       if (errnoCode(error) !== 'EEXIST') throw ioError('create directory', dir, error);
     }
@@ -40,7 +41,7 @@ export class ProducerRegistration {
     const file = path.join(dir, name);
     let fd: number;
     try {
-      fd = fs.openSync(file, fs.constants.O_RDWR | fs.constants.O_CREAT | fs.constants.O_EXCL | fs.constants.O_NOFOLLOW, 0o666);
+      fd = createFile(file, fs.constants.O_RDWR | fs.constants.O_EXCL | fs.constants.O_NOFOLLOW, mode);
     } catch (error) {
       throw ioError('register producer', file, error);
     }

@@ -4,6 +4,7 @@ import { crc32 } from 'node:zlib';
 import { FilebusError, errnoCode, ioError } from '../errors.js';
 import { closeQuietly, readChunk } from './chunk-file.js';
 import type { BusPaths } from './paths.js';
+import { createDirectory, type FileMode } from './permissions.js';
 
 /**
  * Multicast segments: chunk N of the stream is the file
@@ -105,10 +106,10 @@ export function removeSegment(dir: string, ref: SegmentRef): void {
 }
 
 /** Creates the segment and cursor directories if needed; a non-directory (or a symlink) there is an error. */
-export function ensureMulticastDirs(paths: BusPaths): void {
+export function ensureMulticastDirs(paths: BusPaths, mode: FileMode): void {
   for (const dir of [segmentsDir(paths), consumersDir(paths)]) {
     try {
-      fs.mkdirSync(dir, 0o777);
+      createDirectory(dir, mode);
     } catch (error) {
       if (errnoCode(error) !== 'EEXIST') throw ioError('create directory', dir, error);
     }
