@@ -1,6 +1,6 @@
 import fs from 'node:fs';
 import path from 'node:path';
-import { createDirectory, type FileMode } from '../wire/permissions.js';
+import { createDirectory, type FileMode } from '../util/permissions.js';
 import { FilebusError, errnoCode } from '../errors.js';
 import { FlockLock } from '../lock/flock.js';
 import type { BusLock } from '../lock/bus-lock.js';

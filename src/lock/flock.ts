@@ -1,7 +1,7 @@
 import fs from 'node:fs';
 import { flock, flockSync } from 'fs-ext';
 import { abortError, errnoCode, ioError } from '../errors.js';
-import { createFile, type FileMode } from '../wire/permissions.js';
+import { createFile, type FileMode } from '../util/permissions.js';
 import type { BusLock } from './bus-lock.js';
 
 /** Opens the lock file, creating it with the bus's mode if it does not exist yet. */

@@ -1,6 +1,6 @@
 import fs from 'node:fs';
 import { errnoCode, ioError } from '../errors.js';
-import { createFile, type FileMode } from './permissions.js';
+import { createFile, type FileMode } from '../util/permissions.js';
 
 const { O_WRONLY, O_CREAT, O_EXCL, O_NOFOLLOW, O_RDONLY } = fs.constants;
 

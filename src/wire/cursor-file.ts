@@ -5,7 +5,7 @@ import { crc32 } from 'node:zlib';
 import { FilebusError, errnoCode, ioError } from '../errors.js';
 import { tryFlock } from '../lock/flock.js';
 import { HOST } from './paths.js';
-import { createFile, type FileMode } from './permissions.js';
+import { createFile, type FileMode } from '../util/permissions.js';
 import { SEQ_DIGITS } from './segments.js';
 
 /**

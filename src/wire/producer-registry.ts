@@ -4,7 +4,7 @@ import path from 'node:path';
 import { FilebusError, errnoCode, ioError } from '../errors.js';
 import { tryFlock } from '../lock/flock.js';
 import { HOST, type BusPaths } from './paths.js';
-import { createDirectory, createFile, type FileMode } from './permissions.js';
+import { createDirectory, createFile, type FileMode } from '../util/permissions.js';
 
 /**
  * Multicast producers announce themselves in `FILE.producers/`: one empty

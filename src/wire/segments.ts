@@ -4,7 +4,7 @@ import { crc32 } from 'node:zlib';
 import { FilebusError, errnoCode, ioError } from '../errors.js';
 import { closeQuietly, readChunk } from './chunk-file.js';
 import type { BusPaths } from './paths.js';
-import { createDirectory, type FileMode } from './permissions.js';
+import { createDirectory, type FileMode } from '../util/permissions.js';
 
 /**
  * Multicast segments: chunk N of the stream is the file
