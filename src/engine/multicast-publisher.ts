@@ -63,8 +63,8 @@ export class MulticastPublisher implements Publisher {
     writeNewFile(temp, buffers, this.#bus.options.fileMode);
     try {
       for (;;) {
-        const watcher = (this.#cursorWatcher ??= this.#bus.watchDirectory(this.#consumers, (name) => name.endsWith('.cursor')));
-        const seen = watcher.generation;
+        // Read before looking at the cursors, so a move in between is not missed.
+        const seen = this.#cursorWatcher?.generation;
         await lock.acquire(signal);
         try {
           this.#refreshHead();
@@ -79,7 +79,10 @@ export class MulticastPublisher implements Publisher {
         // A live consumer is a full window behind: wait for a cursor to move.
         // A consumer's death makes no file event (only its flock goes), so
         // look again soon whatever happens.
-        await watcher.changedSince(seen, Math.min(options.sleepIntervalMs, LIVENESS_CHECK_MS), signal);
+        // The watcher is made the first time the producer has to wait: a
+        // producer that never waits has no use for every cursor write's event.
+        const watcher = (this.#cursorWatcher ??= this.#bus.watchDirectory(this.#consumers, (name) => name.endsWith('.cursor')));
+        await watcher.changedSince(seen ?? watcher.generation, Math.min(options.sleepIntervalMs, LIVENESS_CHECK_MS), signal);
       }
     } finally {
       this.discard();
