@@ -11,6 +11,8 @@ beforeAll(() => {
   dir = tempDir('filebus-cli-bad-');
   fs.writeFileSync(path.join(dir, 'plain-file'), 'not a directory\n');
   fs.mkdirSync(path.join(dir, 'a-directory'));
+  execFileSync('mkfifo', [path.join(dir, 'a-fifo')]);
+  fs.mkdirSync(path.join(dir, 'locked-out.lock'));
 });
 
 afterEach(async () => {
@@ -26,9 +28,9 @@ afterAll(() => {
  * `filebus: ...` line on stderr matching `problem`, no stack trace, nothing
  * on stdout, and the directory tree exactly as it was.
  */
-async function expectUsageError(args: string[], problem: RegExp, cwd = dir): Promise<void> {
+async function expectUsageError(args: string[], problem: RegExp, cwd = dir, timeoutMs = 20_000): Promise<void> {
   const before = listTree(dir);
-  const result = await runFilebus(args, { cwd, input: 'some input that must not go anywhere\n', timeoutMs: 20_000 });
+  const result = await runFilebus(args, { cwd, input: 'some input that must not go anywhere\n', timeoutMs });
   expect(result.stderr).toMatch(/^filebus: [^\n]+\n$/);
   expect(result.stderr).not.toMatch(/^\s+at /m);
   expect(result.stderr).toMatch(problem);
@@ -87,6 +89,24 @@ describe('bad bus paths exit 2 with one line naming the problem', () => {
       await expectUsageError(['--filename', path.join(dir, 'plain-file', 'sub', 'bus'), ...flags], /plain-file.*not a directory/);
     });
   }
+  // A named pipe at FILE: opening it for reading would block until a writer
+  // comes (a consumer stuck in open(2) cannot even be stopped by SIGTERM).
+  // Killed after 10 s, which fails the exit-code check.
+  for (const [role, flags] of roles.filter(([r]) => r.includes('consumer'))) {
+    it(`FILE is a named pipe (${role})`, async () => {
+      await expectUsageError(['--filename', path.join(dir, 'a-fifo'), ...flags], /a-fifo.*(not a (regular|bus) file|named pipe|fifo)/i, dir, 10_000);
+    });
+  }
+
+  // FILE.lock is a path the bus needs (src/errors.ts: ERR_FILEBUS_BAD_PATH is
+  // "FILE, or a path the bus needs, exists but is the wrong kind of thing").
+  // Producers need it for their first chunk.
+  for (const [role, flags] of roles.filter(([r]) => r.includes('producer'))) {
+    it(`FILE.lock is a directory (${role})`, async () => {
+      await expectUsageError(['--filename', path.join(dir, 'locked-out'), ...flags], /locked-out\.lock.*(directory|EISDIR)/i);
+    });
+  }
+
   it('a relative FILE that is a directory, resolved against the working directory', async () => {
     await expectUsageError(['--filename', 'a-directory', 'producer'], /a-directory.*is a directory/);
   });

@@ -103,6 +103,13 @@ describe('back-pressure round trip, default block size', () => {
     await backPressureRoundTrip(randomData(100_003), { via: 'pipe', modeFlag: '--lossless' });
   });
 
+  it('FILE in directories that do not exist yet: they are created', async () => {
+    busDir = path.join(dir, 'not', 'yet', 'there');
+    bus = path.join(busDir, 'bus');
+    await backPressureRoundTrip(randomData(70_000), { via: 'pipe' });
+    expect(fs.statSync(busDir).isDirectory()).toBe(true);
+  });
+
   it('polling only: --no-file-monitoring with a short --sleep-interval', async () => {
     await backPressureRoundTrip(randomData(40_000), {
       via: 'file',
