@@ -76,6 +76,15 @@ export function checkBusPath(paths: BusPaths, role: OpenBusRole, mode: FileMode)
   if (fileStat?.isDirectory()) {
     throw new FilebusError('ERR_FILEBUS_BAD_PATH', `${paths.file} is a directory, not a bus file`, { path: paths.file });
   }
+  // A named pipe, socket or device would block or mislead readers: a bus file is a regular file.
+  if (fileStat && !fileStat.isFile()) {
+    throw new FilebusError('ERR_FILEBUS_BAD_PATH', `${paths.file} is not a regular file`, { path: paths.file });
+  }
+  const lockStat = lstatOrUndefined(paths.lock);
+  if (lockStat && !lockStat.isFile()) {
+    const what = lockStat.isDirectory() ? 'a directory' : lockStat.isSymbolicLink() ? 'a symbolic link' : 'not a regular file';
+    throw new FilebusError('ERR_FILEBUS_BAD_PATH', `${paths.lock} is ${what}, not the bus's lock file`, { path: paths.lock });
+  }
   const dirStat = statOrUndefined(paths.dir);
   if (dirStat && !dirStat.isDirectory()) {
     throw new FilebusError('ERR_FILEBUS_DIRECTORY', `${paths.dir} is not a directory`, { path: paths.dir });
@@ -106,6 +115,14 @@ function makeParents(dir: string, mode: FileMode): void {
     } catch (error) {
       if (errnoCode(error) !== 'EEXIST') throw error;
     }
+  }
+}
+
+function lstatOrUndefined(p: string): fs.Stats | undefined {
+  try {
+    return fs.lstatSync(p);
+  } catch {
+    return undefined;
   }
 }
 

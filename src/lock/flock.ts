@@ -1,6 +1,6 @@
 import fs from 'node:fs';
 import { flock, flockSync } from 'fs-ext';
-import { abortError, errnoCode, ioError } from '../errors.js';
+import { FilebusError, abortError, errnoCode, ioError } from '../errors.js';
 import { createFile, type FileMode } from '../util/permissions.js';
 import type { BusLock } from './bus-lock.js';
 
@@ -114,7 +114,11 @@ export class FlockLock implements BusLock {
     try {
       this.#fd = openLockFile(this.#path, this.#mode);
     } catch (error) {
-      if (errnoCode(error) !== 'EACCES') throw ioError('open lock file', this.#path, error);
+      const code = errnoCode(error);
+      if (code === 'EISDIR' || code === 'ELOOP') {
+        throw new FilebusError('ERR_FILEBUS_BAD_PATH', `${this.#path} is ${code === 'EISDIR' ? 'a directory' : 'a symbolic link'}, not the bus's lock file`, { path: this.#path });
+      }
+      if (code !== 'EACCES') throw ioError('open lock file', this.#path, error);
       try {
         this.#fd = fs.openSync(this.#path, O_RDONLY | O_NOFOLLOW);
       } catch (again) {

@@ -1,8 +1,8 @@
 import fs from 'node:fs';
-import { errnoCode, ioError } from '../errors.js';
+import { FilebusError, errnoCode, ioError } from '../errors.js';
 import { createFile, type FileMode } from '../util/permissions.js';
 
-const { O_WRONLY, O_CREAT, O_EXCL, O_NOFOLLOW, O_RDONLY } = fs.constants;
+const { O_WRONLY, O_CREAT, O_EXCL, O_NOFOLLOW, O_RDONLY, O_NONBLOCK } = fs.constants;
 
 /**
  * O_EXCL|O_NOFOLLOW: a name someone planted (a symlink, a file) is never
@@ -56,7 +56,8 @@ function writeAllSync(fd: number, buffers: readonly Buffer[]): void {
 export function openChunk(file: string): { fd: number; id: ChunkIdentity; size: number } | undefined {
   let fd: number;
   try {
-    fd = fs.openSync(file, O_RDONLY);
+    // O_NONBLOCK: were FILE a named pipe, a plain open would wait for a writer forever.
+    fd = fs.openSync(file, O_RDONLY | O_NONBLOCK);
   } catch (error) {
     if (errnoCode(error) === 'ENOENT') return undefined;
     throw ioError('open', file, error);
@@ -65,10 +66,11 @@ export function openChunk(file: string): { fd: number; id: ChunkIdentity; size: 
     // Identity comes from the descriptor, not a stat of the name, so it
     // always describes the bytes we are about to read.
     const st = fs.fstatSync(fd, { bigint: true });
-    if (!st.isFile()) throw Object.assign(new Error('not a regular file'), { code: 'EISDIR' });
+    if (!st.isFile()) throw new FilebusError('ERR_FILEBUS_BAD_PATH', `${file} is not a regular file`, { path: file });
     return { fd, id: { dev: st.dev, ino: st.ino }, size: Number(st.size) };
   } catch (error) {
     fs.closeSync(fd);
+    if (error instanceof FilebusError) throw error;
     throw ioError('read', file, error);
   }
 }
