@@ -35,7 +35,7 @@ export async function openChunkSource(bus: Bus, options: SourceOptions): Promise
  */
 async function* lossyChunks(bus: Bus): ChunkSource {
   const { paths, options, signal } = bus;
-  const watcher = await bus.watchFile(false);
+  const watcher = await bus.watchFile();
   let held: { fd: number; id: ChunkIdentity } | undefined;
   try {
     for (;;) {
@@ -64,7 +64,7 @@ async function* lossyChunks(bus: Bus): ChunkSource {
  */
 async function* backPressureChunks(bus: Bus): ChunkSource {
   const { paths, options, signal, lock } = bus;
-  const watcher = await bus.watchFile(true);
+  const watcher = await bus.watchFile();
   for (;;) {
     const seen = watcher.generation;
     if (!fileExists(paths.file)) {

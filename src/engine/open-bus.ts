@@ -14,8 +14,8 @@ export interface Bus {
   readonly options: ResolvedBusOptions;
   readonly paths: BusPaths;
   readonly lock: BusLock;
-  /** A watcher waking on changes to FILE (`comesAndGoes`: FILE is removed and re-created); closed with the bus. */
-  watchFile(comesAndGoes: boolean): Promise<ChangeWatcher>;
+  /** A watcher waking on changes to FILE; closed with the bus. */
+  watchFile(): Promise<ChangeWatcher>;
   /** A watcher waking on the names in `dir` that `wanted` accepts, telling `onName` each; closed with the bus. */
   watchDirectory(dir: string, wanted: (name: string) => boolean, onName?: (name: string) => void): ChangeWatcher;
   /** Aborted by close() or by the caller's signal; every wait listens to it. */
@@ -50,8 +50,8 @@ export async function openBus(options: BusOptions, role: OpenBusRole): Promise<B
     paths,
     lock,
     signal,
-    watchFile(comesAndGoes) {
-      const watcher = watchFile(paths.file, resolved.fileMonitoring, comesAndGoes);
+    watchFile() {
+      const watcher = watchFile(paths.file, resolved.fileMonitoring);
       watchers.push(watcher.catch(() => undefined));
       return watcher;
     },

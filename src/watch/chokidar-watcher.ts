@@ -4,16 +4,18 @@ import type { ChangeWatcher } from './change-watcher.js';
 import { WakeSignal } from './wake-signal.js';
 
 /**
- * Wakes on chokidar's raw events for FILE. Two ways to watch, chosen by
- * how FILE changes:
- * - `file`: FILE itself. Cheap (nothing else is looked at), but chokidar
- *   is slow to notice FILE coming back after it was removed: right for
- *   lossy consumers, where FILE is only ever replaced.
- * - `directory`: FILE's directory, depth 0. Sees FILE appear and vanish
- *   at once, as back-pressure consumers need, but chokidar re-reads and
- *   stats the whole directory on every event in it (measured: 6 stat calls
- *   per event in a directory of its own, 33 beside 300 other files), so a
- *   back-pressure bus belongs in a directory of its own.
+ * Wakes on chokidar's raw events for FILE, watching FILE's directory
+ * (depth 0).
+ *
+ * The directory, not FILE itself: a watch on FILE follows one inode, and
+ * chokidar re-attaches it to the new FILE only after an asynchronous stat,
+ * so a replacement landing in that gap makes no event (lossy consumers
+ * missed chunks 50 ms apart under load), and FILE coming back after removal
+ * (back-pressure) is noticed late. The directory's own events name every
+ * rename into it and every removal. The price: chokidar re-reads and stats
+ * the whole directory on every event in it (measured: 6 stat calls per
+ * event in a directory of its own, 33 beside 300 other files), so a busy
+ * bus belongs in a directory of its own.
  *
  * Raw events, not chokidar's 'add' and 'change': those are filtered by
  * mtime and throttled, and in a measured run of 267 renames and unlinks
@@ -24,10 +26,10 @@ export class ChokidarWatcher implements ChangeWatcher {
   readonly #watcher: FSWatcher;
   readonly #ready: Promise<void>;
 
-  constructor(file: string, watch: 'file' | 'directory') {
+  constructor(file: string) {
     const base = path.basename(file);
     const dir = path.dirname(file);
-    this.#watcher = chokidar.watch(watch === 'file' ? file : dir, {
+    this.#watcher = chokidar.watch(dir, {
       atomic: false,
       ignoreInitial: true,
       ignorePermissionErrors: true,
@@ -36,7 +38,6 @@ export class ChokidarWatcher implements ChangeWatcher {
       // chokidar stats what it does not ignore; only FILE matters here.
       ignored: (p: string) => p !== dir && p !== file,
     });
-    // While FILE does not exist chokidar watches its directory; only FILE's name matters.
     this.#watcher.on('raw', (_event: string, rawPath: string) => {
       if (path.basename(String(rawPath)) === base) this.#wake.bump();
     });

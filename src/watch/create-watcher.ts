@@ -3,13 +3,10 @@ import { ChokidarWatcher } from './chokidar-watcher.js';
 import { DirectoryWatcher } from './directory-watcher.js';
 import { PollWatcher } from './poll-watcher.js';
 
-/**
- * Wakes on changes to the bus file FILE (chokidar), or never (polling).
- * `comesAndGoes`: FILE is removed and created again on every chunk.
- */
-export async function watchFile(file: string, fileMonitoring: boolean, comesAndGoes: boolean): Promise<ChangeWatcher> {
+/** Wakes on changes to the bus file FILE (chokidar), or never (polling). */
+export async function watchFile(file: string, fileMonitoring: boolean): Promise<ChangeWatcher> {
   if (!fileMonitoring) return new PollWatcher();
-  const watcher = new ChokidarWatcher(file, comesAndGoes ? 'directory' : 'file');
+  const watcher = new ChokidarWatcher(file);
   await watcher.ready();
   return watcher;
 }
