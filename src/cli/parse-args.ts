@@ -99,7 +99,9 @@ export function defineCli(argv: readonly string[], version: string): Argv {
     .version(version)
     .help()
     .alias('help', 'h')
-    .wrap(Math.min(100, process.stdout.columns || 100))
+    // A fixed width: asking process.stdout for its columns would turn fd 1
+    // non-blocking, and a consumer writing to a slow pipe would then spin on EAGAIN.
+    .wrap(100)
     .epilogue('Exit status: 0 on success, 1 when the bus cannot be read or written, 2 for a bad command line or path.');
 }
 

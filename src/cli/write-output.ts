@@ -20,7 +20,8 @@ export async function writeAll(fd: number, buffer: Buffer): Promise<void> {
     } catch (error) {
       const code = errnoCode(error);
       if (code === 'EPIPE' || code === 'ECONNRESET') throw new OutputClosedError('output closed');
-      // Someone else's non-blocking descriptor: wait for the reader to catch up.
+      // A descriptor someone else made non-blocking (we never do): wait for
+      // the reader to catch up rather than fail.
       if (code === 'EAGAIN') { await delay(1); continue; }
       throw error;
     }
