@@ -191,18 +191,7 @@ export async function until(check: () => boolean, what: string, timeoutMs = 20_0
   }
 }
 
-/** Resolves like `promise`, or rejects naming `what` after `ms`. */
-export async function within<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`timed out after ${ms} ms waiting for ${what}`)), ms);
-  });
-  try {
-    return await Promise.race([promise, timeout]);
-  } finally {
-    clearTimeout(timer);
-  }
-}
+export { within } from './cli.js';
 
 // ------------------------------------------------------------ on-disk layout
 

@@ -141,17 +141,8 @@ export async function killAll(): Promise<void> {
   await Promise.all(procs.map((p) => p.done.catch(() => undefined)));
 }
 
-export async function withTimeout<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`timed out after ${ms} ms waiting for ${what}`)), ms);
-  });
-  try {
-    return await Promise.race([promise, timeout]);
-  } finally {
-    clearTimeout(timer);
-  }
-}
+import { within as withTimeout } from './cli.js';
+export { withTimeout };
 
 /**
  * Resolves once the process has an inotify descriptor open, i.e. once a
