@@ -1,0 +1,306 @@
+/**
+ * Runs the real filebus CLI across the two mounts of setup.sh: a producer
+ * through mount A ("host A"), consumers through mount B ("host B") and
+ * optionally through A, on one bus, and checks what each consumer wrote
+ * against the input, byte for byte.
+ *
+ * Used by gluster.test.ts (assertions) and crosshost.ts (the matrix of
+ * docs/distributed-findings.md).
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { createHash, randomBytes } from 'node:crypto';
+import fs from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+export const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
+export const BIN = path.join(ROOT, 'bin/filebus');
+
+export type Mode = 'lossy' | 'back-pressure' | 'multicast';
+export type Host = 'A' | 'B';
+
+export function mounts(): { A: string; B: string } | undefined {
+  const A = process.env.FILEBUS_MOUNT_A;
+  const B = process.env.FILEBUS_MOUNT_B;
+  return A && B ? { A, B } : undefined;
+}
+
+export interface ConsumerSpec {
+  host: Host;
+  /** Extra flags, e.g. ['--no-file-monitoring', '--sleep-interval', '0.05']. */
+  flags?: string[];
+}
+
+export interface Scenario {
+  mode: Mode;
+  /** Input size in bytes (random). */
+  size: number;
+  consumers: ConsumerSpec[];
+  producerHost?: Host;
+  producerFlags?: string[];
+  /** Lossy: the producer gets one block every this many ms, so consumers can keep up. */
+  throttleMs?: number;
+  blockSize?: number;
+  /** How long to wait for everything to finish before calling it a hang. */
+  timeoutMs?: number;
+}
+
+export interface Segment {
+  /** Offset in the input where this run of output bytes came from (-1: not found). */
+  from: number;
+  length: number;
+}
+
+export interface ConsumerResult {
+  host: Host;
+  flags: string[];
+  code: number | null;
+  signal: string | null;
+  /** Killed by the harness (lossy consumers never end; others only on a hang). */
+  killed: boolean;
+  bytes: number;
+  exact: boolean;
+  sha256: string;
+  stderr: string;
+  segments: Segment[];
+  /** Output bytes that match no input (torn or foreign data). */
+  garbageBytes: number;
+  /** Segments that start before the end of the one before: stale or repeated data. */
+  backwardsSegments: number;
+  /** Input bytes skipped between segments, and after the last one. */
+  skippedBytes: number;
+  /** Whether the last block of input was delivered. */
+  sawLast: boolean;
+}
+
+export interface ScenarioResult {
+  scenario: Scenario;
+  producer: { code: number | null; signal: string | null; stderr: string; killed: boolean };
+  consumers: ConsumerResult[];
+  /** Some process had to be killed because it did not finish in time (lossy consumers aside). */
+  hang: boolean;
+  /** For several back-pressure consumers: every input byte exactly once across all outputs. */
+  unionExact?: boolean;
+  seconds: number;
+}
+
+interface Running {
+  child: ChildProcess;
+  out: Buffer[];
+  err: string;
+  done: Promise<{ code: number | null; signal: string | null }>;
+  killed: boolean;
+}
+
+function start(args: string[], stdin: 'pipe' | number): Running {
+  const child = spawn(process.execPath, [BIN, ...args], { stdio: [stdin, 'pipe', 'pipe'], detached: true });
+  const run: Running = {
+    child,
+    out: [],
+    err: '',
+    killed: false,
+    done: new Promise((resolve) => child.on('close', (code, signal) => resolve({ code, signal }))),
+  };
+  child.stdout!.on('data', (d: Buffer) => run.out.push(d));
+  child.stderr!.on('data', (d: Buffer) => { run.err += d.toString(); });
+  child.stdin?.on('error', () => {});
+  return run;
+}
+
+function kill(run: Running): void {
+  if (run.child.exitCode !== null || run.child.signalCode !== null) return;
+  run.killed = true;
+  try { process.kill(-run.child.pid!, 'SIGKILL'); } catch { /* gone */ }
+}
+
+const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
+
+async function finishedWithin(runs: Running[], ms: number): Promise<boolean> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<false>((r) => { timer = setTimeout(() => r(false), ms); });
+  const all = Promise.all(runs.map((r) => r.done)).then(() => true as const);
+  try {
+    return await Promise.race([all, timeout]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+/**
+ * Splits `output` into runs of bytes copied from `input`: random input makes
+ * a 32-byte needle unique, so each run is found with one indexOf and then
+ * extended as far as the bytes agree. Chunk boundaries need not be known.
+ */
+export function segmentsOf(input: Buffer, output: Buffer): Segment[] {
+  const NEEDLE = 32;
+  const segments: Segment[] = [];
+  let o = 0;
+  let hint = 0;
+  while (o < output.length) {
+    const needle = output.subarray(o, Math.min(output.length, o + NEEDLE));
+    // Most runs continue where the last one ended, or later: look there first.
+    let from = input.indexOf(needle, hint);
+    if (from < 0) from = input.indexOf(needle);
+    if (from < 0) {
+      segments.push({ from: -1, length: needle.length });
+      o += needle.length;
+      continue;
+    }
+    let length = 0;
+    while (o + length < output.length && from + length < input.length && output[o + length] === input[from + length]) length += 1;
+    segments.push({ from, length });
+    o += length;
+    hint = from + length;
+  }
+  // Merge runs that continue each other (they were cut only by our needle search).
+  const merged: Segment[] = [];
+  for (const s of segments) {
+    const last = merged.at(-1);
+    if (last && last.from >= 0 && s.from === last.from + last.length) last.length += s.length;
+    else merged.push({ ...s });
+  }
+  return merged;
+}
+
+function analyse(input: Buffer, output: Buffer, blockSize: number): Pick<ConsumerResult, 'segments' | 'garbageBytes' | 'backwardsSegments' | 'skippedBytes' | 'sawLast' | 'exact' | 'sha256' | 'bytes'> {
+  const segments = segmentsOf(input, output);
+  let garbageBytes = 0;
+  let backwardsSegments = 0;
+  let skippedBytes = 0;
+  let end = 0;
+  for (const s of segments) {
+    if (s.from < 0) { garbageBytes += s.length; continue; }
+    if (s.from < end) backwardsSegments += 1;
+    else skippedBytes += s.from - end;
+    end = Math.max(end, s.from + s.length);
+  }
+  skippedBytes += input.length - end;
+  const lastBlock = input.length - (input.length % blockSize || blockSize);
+  const sawLast = segments.some((s) => s.from >= 0 && s.from <= lastBlock && s.from + s.length === input.length);
+  return {
+    segments,
+    garbageBytes,
+    backwardsSegments,
+    skippedBytes,
+    sawLast,
+    exact: output.equals(input),
+    sha256: createHash('sha256').update(output).digest('hex'),
+    bytes: output.length,
+  };
+}
+
+/** Every input byte exactly once across the outputs of several consumers (each in order). */
+function unionExact(input: Buffer, results: ConsumerResult[]): boolean {
+  const covered = new Uint8Array(input.length);
+  for (const r of results) {
+    if (r.garbageBytes > 0 || r.backwardsSegments > 0) return false;
+    for (const s of r.segments) for (let i = s.from; i < s.from + s.length; i++) covered[i]! += 1;
+  }
+  return covered.every((c) => c === 1);
+}
+
+let counter = 0;
+
+export async function runScenario(s: Scenario): Promise<ScenarioResult> {
+  const m = mounts();
+  if (!m) throw new Error('FILEBUS_MOUNT_A and FILEBUS_MOUNT_B must be set (test/distributed/setup.sh)');
+  const blockSize = s.blockSize ?? 65536;
+  const t0 = Date.now();
+  const dirName = `bus-${process.pid}-${Date.now()}-${counter++}`;
+  fs.mkdirSync(path.join(m.A, dirName));
+  const busOn = (h: Host) => path.join(m[h], dirName, 'bus');
+  const modeFlags = s.mode === 'lossy' ? [] : [`--${s.mode}`];
+  const input = randomBytes(s.size);
+  const inputFile = path.join(fs.mkdtempSync('/tmp/filebus-dist-'), 'input');
+  fs.writeFileSync(inputFile, input);
+  const timeoutMs = s.timeoutMs ?? 60_000;
+
+  const consumers = s.consumers.map((c) => ({
+    spec: c,
+    run: start(['--filename', busOn(c.host), ...modeFlags, '--block-size', String(blockSize), ...(c.flags ?? []), 'consumer'], 'pipe'),
+  }));
+  for (const c of consumers) c.run.child.stdin!.end();
+  // Let consumers set up (multicast consumers register their cursors) before input flows.
+  await sleep(1500);
+
+  const producerHost = s.producerHost ?? 'A';
+  const producerArgs = ['--filename', busOn(producerHost), ...modeFlags, '--block-size', String(blockSize), ...(s.producerFlags ?? []), 'producer'];
+  let producer: Running;
+  if (s.throttleMs !== undefined) {
+    producer = start(producerArgs, 'pipe');
+    for (let off = 0; off < input.length; off += blockSize) {
+      if (producer.child.exitCode !== null) break;
+      producer.child.stdin!.write(input.subarray(off, off + blockSize));
+      await sleep(s.throttleMs);
+    }
+    producer.child.stdin!.end();
+  } else {
+    const fd = fs.openSync(inputFile, 'r');
+    producer = start(producerArgs, fd);
+    fs.closeSync(fd);
+  }
+
+  let hang = false;
+  if (!(await finishedWithin([producer], timeoutMs))) {
+    hang = true;
+    kill(producer);
+  }
+  if (s.mode === 'lossy') {
+    // Lossy consumers never end: give them time to catch the last chunk, then stop them.
+    await sleep(3000);
+    for (const c of consumers) kill(c.run);
+  } else if (s.mode === 'back-pressure') {
+    // Exactly one consumer takes the end marker and exits; the others wait for a next stream.
+    const deadline = Date.now() + timeoutMs;
+    while (Date.now() < deadline && !consumers.some((c) => c.run.child.exitCode !== null)) await sleep(50);
+    if (!consumers.some((c) => c.run.child.exitCode !== null)) hang = true;
+    await sleep(1000);
+    for (const c of consumers) kill(c.run);
+    if (consumers.every((c) => c.run.killed)) hang = true;
+  } else {
+    if (!(await finishedWithin(consumers.map((c) => c.run), timeoutMs))) hang = true;
+    for (const c of consumers) kill(c.run);
+  }
+  const pexit = await producer.done;
+  const results: ConsumerResult[] = [];
+  for (const c of consumers) {
+    const exit = await c.run.done;
+    const output = Buffer.concat(c.run.out);
+    results.push({
+      host: c.spec.host,
+      flags: c.spec.flags ?? [],
+      code: exit.code,
+      signal: exit.signal,
+      killed: c.run.killed,
+      stderr: c.run.err.slice(0, 2000),
+      ...analyse(input, output, blockSize),
+    });
+  }
+  fs.rmSync(path.dirname(inputFile), { recursive: true, force: true });
+  fs.rmSync(path.join(m.A, dirName), { recursive: true, force: true });
+  return {
+    scenario: s,
+    producer: { code: pexit.code, signal: pexit.signal, stderr: producer.err.slice(0, 2000), killed: producer.killed },
+    consumers: results,
+    hang,
+    ...(s.mode === 'back-pressure' && s.consumers.length > 1 && { unionExact: unionExact(input, results) }),
+    seconds: (Date.now() - t0) / 1000,
+  };
+}
+
+/** One line per consumer, for reports. */
+export function describe(r: ScenarioResult): string {
+  const s = r.scenario;
+  const head = `${s.mode} producer@${s.producerHost ?? 'A'}${s.producerFlags?.length ? ` [${s.producerFlags.join(' ')}]` : ''}` +
+    `${s.throttleMs !== undefined ? ` throttle=${s.throttleMs}ms` : ''} ${s.size}B in ${r.seconds.toFixed(1)}s` +
+    ` producer=${r.producer.killed ? 'KILLED(hang)' : r.producer.code ?? r.producer.signal}${r.hang ? ' HANG' : ''}` +
+    `${r.unionExact !== undefined ? ` unionExact=${r.unionExact}` : ''}`;
+  const lines = r.consumers.map((c) => {
+    const blocks = (n: number) => (n / (s.blockSize ?? 65536)).toFixed(1);
+    return `  consumer@${c.host} [${c.flags.join(' ') || 'defaults'}]: exit=${c.killed ? 'killed' : c.code ?? c.signal} bytes=${c.bytes} exact=${c.exact}` +
+      ` segments=${c.segments.length} skipped=${blocks(c.skippedBytes)}blk backwards=${c.backwardsSegments} garbage=${c.garbageBytes}B sawLast=${c.sawLast}` +
+      `${c.stderr.trim() ? ` stderr=${JSON.stringify(c.stderr.trim().split('\n').slice(-2).join(' | '))}` : ''}`;
+  });
+  const perr = r.producer.stderr.trim() ? [`  producer stderr: ${JSON.stringify(r.producer.stderr.trim().split('\n').slice(-2).join(' | '))}`] : [];
+  return [head, ...lines, ...perr].join('\n');
+}
