@@ -1,0 +1,13 @@
+/**
+ * Producer crash, lossy mode: RUNS producers SIGKILLed at random instants, each
+ * replaced by a new one. See producer-crash.ts for the drill and its checks.
+ */
+import { describe, it } from 'vitest';
+import { RUNS } from '../helpers/reliability.js';
+import { producerCrashDrill } from './producer-crash.js';
+
+describe('producer crash (lossy)', () => {
+  it(`${RUNS} producers SIGKILLed at random instants: consumers emit only whole chunks, each at most once; the next producer proceeds at once`, async () => {
+    await producerCrashDrill('lossy');
+  }, 900_000);
+});
