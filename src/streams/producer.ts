@@ -63,7 +63,13 @@ export class Producer extends Writable {
   override _construct(callback: Callback): void {
     openBus(this.#options, { writes: true, producer: true }).then((bus) => {
       this.#bus = bus;
-      this.#publisher = createPublisher(bus);
+      // Setting up a mode's files can fail too (a file where a directory
+      // belongs): that is this stream's error, not an unhandled rejection.
+      try {
+        this.#publisher = createPublisher(bus);
+      } catch (error) {
+        return callback(error as Error);
+      }
       callback();
     }, callback);
   }

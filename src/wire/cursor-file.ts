@@ -108,7 +108,14 @@ export class OwnedCursor {
     }
     tryFlock(fd, 'exclusive', file);
     const cursor = new OwnedCursor(id, file, fd, position);
-    cursor.#write(position);
+    try {
+      cursor.#write(position);
+    } catch (error) {
+      // An empty cursor would read as corrupt to everyone: leave none.
+      fs.rmSync(file, { force: true });
+      fs.closeSync(fd);
+      throw error;
+    }
     return cursor;
   }
 
@@ -195,12 +202,20 @@ export function scanCursors(dir: string, sweep: boolean): CursorState[] {
       throw ioError('open cursor', file, error);
     }
     try {
+      if (!fs.fstatSync(fd).isFile()) {
+        throw new FilebusError('ERR_FILEBUS_CORRUPT', `cursor ${file} is not a regular file`, { path: file });
+      }
       const live = !tryFlock(fd, 'shared', file);
       if (!live && isAnonymous(id) && sweep) {
         fs.unlinkSync(file);
         continue;
       }
+      // A dead consumer's empty cursor: it died registering, before it had a position.
+      if (!live && fs.fstatSync(fd).size === 0) continue;
       states.push({ id, file, position: readRecord(fd, file), live });
+    } catch (error) {
+      if (error instanceof FilebusError) throw error;
+      throw ioError('read cursor', file, error);
     } finally {
       fs.closeSync(fd);
     }
