@@ -24,6 +24,12 @@ export function busPaths(filename: string): BusPaths {
 }
 
 let tempCounter = 0;
+/**
+ * Drawn once per process, not per chunk: pid and counter already make names
+ * unique here, the token only keeps them unguessable, and O_EXCL refuses any
+ * name that exists anyway.
+ */
+const TEMP_TOKEN = randomBytes(4).toString('hex');
 
 /** This host's name as it appears in temporary names: no dots, so names split cleanly. */
 export const HOST = os.hostname().replace(/[^A-Za-z0-9-]/g, '_') || 'host';
@@ -37,7 +43,7 @@ export const HOST = os.hostname().replace(/[^A-Za-z0-9-]/g, '_') || 'host';
  */
 export function tempPath(paths: BusPaths): string {
   tempCounter = (tempCounter + 1) % 0x100000000;
-  return path.join(paths.dir, `.${paths.base}.${HOST}.${process.pid}.${tempCounter}.${randomBytes(4).toString('hex')}.new`);
+  return path.join(paths.dir, `.${paths.base}.${HOST}.${process.pid}.${tempCounter}.${TEMP_TOKEN}.new`);
 }
 
 /** The host and pid a temporary name of this bus was made by, or undefined for other names. */
