@@ -35,13 +35,14 @@ export class ChokidarWatcher implements ChangeWatcher {
       ignorePermissionErrors: true,
       persistent: true,
       depth: 0,
-      // chokidar stats what it does not ignore; only FILE matters here.
-      ignored: (p: string) => p !== dir && p !== file,
+      // Everything inside the directory is ignored, FILE included: chokidar
+      // would otherwise put a watch of its own on FILE and stat it on every
+      // change. The directory watch alone still reports FILE's name.
+      ignored: (p: string) => p !== dir,
     });
     this.#watcher.on('raw', (_event: string, rawPath: string) => {
       if (path.basename(String(rawPath)) === base) this.#wake.bump();
     });
-    this.#watcher.on('all', () => this.#wake.bump());
     // A failed watch degrades to polling at --sleep-interval, never to an error.
     this.#watcher.on('error', () => {});
     this.#ready = new Promise((resolve) => this.#watcher.once('ready', () => resolve()));

@@ -1,11 +1,27 @@
+import path from 'node:path';
 import type { ChangeWatcher } from './change-watcher.js';
 import { ChokidarWatcher } from './chokidar-watcher.js';
 import { DirectoryWatcher } from './directory-watcher.js';
 import { PollWatcher } from './poll-watcher.js';
 
-/** Wakes on changes to the bus file FILE (chokidar), or never (polling). */
-export async function watchFile(file: string, fileMonitoring: boolean): Promise<ChangeWatcher> {
+/** How an event-driven watcher learns of changes: the kernel's own events, or chokidar. */
+export type EventBackend = 'kernel' | 'chokidar';
+
+/**
+ * Wakes on changes to the bus file FILE, or never (polling).
+ *
+ * The kernel backend watches FILE's directory and keeps only FILE's name:
+ * one inotify event per publish and nothing else. chokidar re-reads and
+ * stats the whole directory after every event in it; measured on a 1 GiB
+ * back-pressure run, that doubled the consumer's CPU time (661 against
+ * 352 ms busy per 256 MiB), which on a loaded machine is throughput.
+ */
+export async function watchFile(file: string, fileMonitoring: boolean, backend: EventBackend = 'kernel'): Promise<ChangeWatcher> {
   if (!fileMonitoring) return new PollWatcher();
+  if (backend === 'kernel') {
+    const base = path.basename(file);
+    return new DirectoryWatcher(path.dirname(file), (name) => name === base);
+  }
   const watcher = new ChokidarWatcher(file);
   await watcher.ready();
   return watcher;
