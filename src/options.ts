@@ -69,6 +69,15 @@ export interface ConsumerOptions extends BusOptions {
    * current stream.
    */
   from?: StartPosition;
+  /**
+   * With `for await`: every chunk is a view of one buffer the consumer
+   * reuses, valid only until the loop asks for the next chunk. Saves an
+   * allocation per chunk and keeps memory flat on long streams; copy a
+   * chunk (`Buffer.from(chunk)`) to keep it. Ignored when the consumer is
+   * read as a stream (piped, 'data' events), where chunks must outlive the
+   * next read. Default false.
+   */
+  reuseBuffers?: boolean;
 }
 
 /** BusOptions with every default filled in and every value checked. */

@@ -1,5 +1,3 @@
-import fs from 'node:fs';
-import { pipeline } from 'node:stream/promises';
 import { FilebusError } from '../errors.js';
 import { Consumer } from '../streams/consumer.js';
 import { Producer, type TransferStats } from '../streams/producer.js';
@@ -7,6 +5,7 @@ import { checkStartPosition, type BusOptions } from '../options.js';
 import { removeConsumer } from '../streams/remove-consumer.js';
 import type { CliArgs } from './parse-args.js';
 import { writeAll } from './write-output.js';
+import { feedStandardInput } from './read-input.js';
 
 function busOptions(args: CliArgs, signal: AbortSignal): BusOptions {
   return {
@@ -28,23 +27,8 @@ export async function runProducer(args: CliArgs, signal: AbortSignal): Promise<v
   const log = logger(args, 'producer');
   log(1, `${args.mode} producer on ${args.filename}`);
   producer.on('chunk', (stats: TransferStats) => log(2, `published chunk ${stats.chunks} (${stats.bytes} bytes so far)`));
-  await pipeline(standardInput(args.blockSize), producer);
+  await feedStandardInput(producer, args.blockSize);
   log(1, `done: ${producer.stats.chunks} chunks, ${producer.stats.bytes} bytes`);
-}
-
-/**
- * A file on stdin is read a whole block at a time: Node's stdin would read
- * it in 64 KiB pieces, each arriving on its own turn of the event loop,
- * which the producer would take for input going idle and cut short chunks.
- * Pipes and terminals stay with process.stdin, whose reads end exactly
- * when no more input is waiting.
- */
-function standardInput(blockSize: number): NodeJS.ReadableStream {
-  let isFile = false;
-  try {
-    isFile = fs.fstatSync(0).isFile();
-  } catch { /* no stdin: let process.stdin report it */ }
-  return isFile ? fs.createReadStream('', { fd: 0, highWaterMark: blockSize, autoClose: false }) : process.stdin;
 }
 
 /** `-v` lines on stderr: level 1 for start and end, 2 for every chunk. */
@@ -64,6 +48,8 @@ export async function runConsumer(args: CliArgs, signal: AbortSignal): Promise<v
     ...busOptions(args, signal),
     ...(args.name !== undefined && { name: args.name }),
     ...(args.from !== undefined && { from: checkStartPosition(args.from) }),
+    // Each chunk is written out whole before the next is read.
+    reuseBuffers: true,
   });
   const log = logger(args, 'consumer');
   log(1, `${args.mode} consumer on ${args.filename}`);

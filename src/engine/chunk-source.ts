@@ -3,6 +3,7 @@ import fs from 'node:fs';
 import { closeQuietly, fileExists, openChunk, readChunk, sameChunk, type ChunkIdentity } from '../wire/chunk-file.js';
 import { joinMulticast, multicastChunks, type ConsumerPosition, type MulticastJoin } from './multicast-source.js';
 import type { Bus } from './open-bus.js';
+import { freshReadBuffer, type ReadBuffer } from '../util/read-buffer.js';
 
 /**
  * The chunks a consumer receives, in order. A chunk counts as delivered when
@@ -15,13 +16,15 @@ export type ChunkSource = AsyncGenerator<Buffer, void, undefined>;
 export interface SourceOptions extends MulticastJoin {
   /** Called whenever a multicast consumer's position or the bus's head moves. */
   readonly onPosition: (position: ConsumerPosition) => void;
+  /** Where chunks are read into; by default each gets a buffer of its own. */
+  readonly readBuffer?: ReadBuffer;
 }
 
 export async function openChunkSource(bus: Bus, options: SourceOptions): Promise<ChunkSource> {
   switch (bus.options.mode) {
-    case 'lossy': return lossyChunks(bus);
-    case 'back-pressure': return backPressureChunks(bus);
-    case 'multicast': return multicastChunks(bus, await joinMulticast(bus, options), options.onPosition);
+    case 'lossy': return lossyChunks(bus, options.readBuffer ?? freshReadBuffer);
+    case 'back-pressure': return backPressureChunks(bus, options.readBuffer ?? freshReadBuffer);
+    case 'multicast': return multicastChunks(bus, await joinMulticast(bus, options), options.onPosition, options.readBuffer ?? freshReadBuffer);
   }
 }
 
@@ -33,7 +36,7 @@ export async function openChunkSource(bus: Bus, options: SourceOptions): Promise
  * FILE is only ever replaced by rename, so an open descriptor always holds
  * one whole chunk.
  */
-async function* lossyChunks(bus: Bus): ChunkSource {
+async function* lossyChunks(bus: Bus, into: ReadBuffer): ChunkSource {
   const { paths, options, signal } = bus;
   const watcher = await bus.watchFile();
   let held: { fd: number; id: ChunkIdentity } | undefined;
@@ -42,7 +45,7 @@ async function* lossyChunks(bus: Bus): ChunkSource {
       const seen = watcher.generation;
       const opened = openChunk(paths.file);
       if (opened && !sameChunk(held?.id, opened.id)) {
-        const data = readChunk(paths.file, opened.fd, opened.size);
+        const data = readChunk(paths.file, opened.fd, opened.size, into);
         if (held) closeQuietly(held.fd);
         held = opened;
         // An empty FILE is a back-pressure end marker seen by an eavesdropper: no data.
@@ -62,7 +65,7 @@ async function* lossyChunks(bus: Bus): ChunkSource {
  * unlink it, which is what lets the producer go on. An empty FILE is the
  * end-of-stream marker: consume it and end.
  */
-async function* backPressureChunks(bus: Bus): ChunkSource {
+async function* backPressureChunks(bus: Bus, into: ReadBuffer): ChunkSource {
   const { paths, options, signal, lock } = bus;
   const watcher = await bus.watchFile();
   for (;;) {
@@ -77,7 +80,7 @@ async function* backPressureChunks(bus: Bus): ChunkSource {
       if (!opened) continue;
       let data: Buffer;
       try {
-        data = readChunk(paths.file, opened.fd, opened.size);
+        data = readChunk(paths.file, opened.fd, opened.size, into);
       } finally {
         closeQuietly(opened.fd);
       }

@@ -6,6 +6,7 @@ import {
 } from '../wire/segments.js';
 import type { ChunkSource } from './chunk-source.js';
 import type { Bus } from './open-bus.js';
+import type { ReadBuffer } from '../util/read-buffer.js';
 
 export interface MulticastJoin {
   readonly name: string | undefined;
@@ -76,7 +77,7 @@ function startPosition(dir: string, segments: readonly SegmentRef[], from: Start
  * requested: a consumer killed while delivering segment N emits N again
  * when it resumes (named consumers), and never anything before N.
  */
-export async function* multicastChunks(bus: Bus, cursor: OwnedCursor, report: (p: ConsumerPosition) => void): ChunkSource {
+export async function* multicastChunks(bus: Bus, cursor: OwnedCursor, report: (p: ConsumerPosition) => void, into: ReadBuffer): ChunkSource {
   const dir = segmentsDir(bus.paths);
   const known = new Map<number, SegmentRef>();
   let head = 0;
@@ -115,7 +116,7 @@ export async function* multicastChunks(bus: Bus, cursor: OwnedCursor, report: (p
           continue;
         }
       }
-      const data = readSegment(dir, ref);
+      const data = readSegment(dir, ref, into);
       known.delete(next);
       head = Math.max(head, ref.seq);
       if (data === undefined) continue;

@@ -7,6 +7,7 @@ import { checkStartPosition, resolveBusOptions, type ConsumerOptions } from '../
 import { destroyOnAbort } from './destroy-on-abort.js';
 import type { TransferStats } from './producer.js';
 import { checkConsumerName } from '../wire/cursor-file.js';
+import { reusedReadBuffer } from '../util/read-buffer.js';
 
 /**
  * Reads a bus. A Node Readable of Buffers, one per bus chunk, and an async
@@ -132,6 +133,7 @@ export class Consumer extends Readable {
           name: this.#options.name,
           from: checkStartPosition(this.#options.from),
           onPosition: (position) => { this.#position = position; },
+          ...(this.#style === 'iterator' && this.#options.reuseBuffers === true && { readBuffer: reusedReadBuffer() }),
         });
         return { bus, source };
       } catch (error) {

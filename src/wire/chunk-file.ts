@@ -1,6 +1,7 @@
 import fs from 'node:fs';
 import { FilebusError, errnoCode, ioError } from '../errors.js';
 import { createFile, type FileMode } from '../util/permissions.js';
+import { freshReadBuffer, type ReadBuffer } from '../util/read-buffer.js';
 
 const { O_WRONLY, O_CREAT, O_EXCL, O_NOFOLLOW, O_RDONLY, O_NONBLOCK } = fs.constants;
 
@@ -76,9 +77,9 @@ export function openChunk(file: string): { fd: number; id: ChunkIdentity; size: 
 }
 
 /** Reads a whole chunk from an open descriptor (the caller closes it). */
-export function readChunk(file: string, fd: number, size: number): Buffer {
+export function readChunk(file: string, fd: number, size: number, into: ReadBuffer = freshReadBuffer): Buffer {
   try {
-    const buffer = Buffer.allocUnsafe(size);
+    const buffer = into.take(size);
     let filled = 0;
     while (filled < size) {
       const n = fs.readSync(fd, buffer, filled, size - filled, filled);

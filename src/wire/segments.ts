@@ -5,6 +5,7 @@ import { FilebusError, errnoCode, ioError } from '../errors.js';
 import { closeQuietly, readChunk } from './chunk-file.js';
 import type { BusPaths } from './paths.js';
 import { createDirectory, type FileMode } from '../util/permissions.js';
+import { freshReadBuffer, type ReadBuffer } from '../util/read-buffer.js';
 
 /**
  * Multicast segments: chunk N of the stream is the file
@@ -74,7 +75,7 @@ export function listSegments(dir: string): SegmentRef[] {
  * Reads a segment whole and checks it against the checksum in its name.
  * Returns undefined when it no longer exists.
  */
-export function readSegment(dir: string, ref: SegmentRef): Buffer | undefined {
+export function readSegment(dir: string, ref: SegmentRef, into: ReadBuffer = freshReadBuffer): Buffer | undefined {
   const file = path.join(dir, ref.name);
   let fd: number;
   try {
@@ -87,7 +88,7 @@ export function readSegment(dir: string, ref: SegmentRef): Buffer | undefined {
   try {
     const st = fs.fstatSync(fd);
     if (!st.isFile()) throw new FilebusError('ERR_FILEBUS_CORRUPT', `segment ${file} is not a regular file`, { path: file });
-    data = readChunk(file, fd, st.size);
+    data = readChunk(file, fd, st.size, into);
   } finally {
     closeQuietly(fd);
   }
