@@ -4,8 +4,14 @@ import { pipeline } from 'node:stream/promises';
 import { errnoCode } from '../errors.js';
 import type { Producer } from '../streams/producer.js';
 
-/** Blocks in flight: one being read, one being published, one waiting. */
+/** Buffers in flight: one being read, one being published, one waiting. */
 const POOL_SIZE = 3;
+/**
+ * Small blocks are read several at a time (the producer cuts them apart
+ * without copying): a read of stdin is a round trip to the thread pool,
+ * which at 4 KiB blocks cost as much as publishing the chunk.
+ */
+const MIN_READ = 256 * 1024;
 
 /** Reads one block of input into `buffer`; `eof` once the input has ended. */
 type BlockReader = (buffer: Buffer) => Promise<{ length: number; eof: boolean }>;
@@ -24,9 +30,10 @@ type BlockReader = (buffer: Buffer) => Promise<{ length: number; eof: boolean }>
  * cannot be reopened non-blocking) go through process.stdin as before.
  */
 export async function feedStandardInput(producer: Producer, blockSize: number): Promise<void> {
-  const read = await blockReader(blockSize);
+  const readSize = blockSize * Math.max(1, Math.floor(MIN_READ / blockSize));
+  const read = await blockReader(readSize);
   if (!read) return pipeline(process.stdin, producer);
-  const pool = Array.from({ length: POOL_SIZE }, () => Buffer.allocUnsafeSlow(blockSize));
+  const pool = Array.from({ length: POOL_SIZE }, () => Buffer.allocUnsafeSlow(readSize));
   const publishedBy = new Array<number>(POOL_SIZE).fill(0);
   let written = 0;
   for (let slot = 0; ; slot = (slot + 1) % POOL_SIZE) {
@@ -65,14 +72,14 @@ function whileOpen<T>(producer: Producer, work: Promise<T>): Promise<T> {
   });
 }
 
-async function blockReader(blockSize: number): Promise<BlockReader | undefined> {
+async function blockReader(readSize: number): Promise<BlockReader | undefined> {
   let st: fs.Stats;
   try {
     st = fs.fstatSync(0);
   } catch {
     return undefined; // no stdin: let process.stdin report it
   }
-  if (st.isFile()) return (buffer) => fillFromFile(buffer, blockSize);
+  if (st.isFile()) return (buffer) => fillFromFile(buffer, readSize);
   if (!st.isFIFO()) return undefined;
   // A second, non-blocking description of the same pipe tells "nothing more
   // waiting right now" (EAGAIN) without changing stdin's own flags, which the

@@ -84,9 +84,11 @@ export async function* multicastChunks(bus: Bus, cursor: OwnedCursor, report: (p
   let next = cursor.position;
   // Event names tell a consumer that keeps up which segment arrived, so it
   // lists the directory only when it falls behind or events are missing.
-  const watcher = bus.watchDirectory(dir, () => true, (name) => {
-    const ref = parseSegmentName(name);
-    if (!ref || ref.seq < next) return;
+  // Only segments still to come wake the consumer: the producer's deletions
+  // of old segments would otherwise wake it for nothing, and each such
+  // wake-up would cost a listing.
+  const watcher = bus.watchDirectory(dir, (name) => (parseSegmentName(name)?.seq ?? -1) >= next, (name) => {
+    const ref = parseSegmentName(name)!;
     known.set(ref.seq, ref);
     head = Math.max(head, ref.seq);
   });
@@ -98,28 +100,38 @@ export async function* multicastChunks(bus: Bus, cursor: OwnedCursor, report: (p
     head = Math.max(head, segments.at(-1)?.seq ?? 0);
     return segments;
   };
+  // The directory is listed at the start, after a wake-up that did not
+  // name the next segment, and on every timeout; not each time the
+  // consumer catches up. A listing takes the directory's lock, which the
+  // producer's renames wait for.
+  let listNext = true;
   try {
     for (;;) {
       const seen = watcher.generation;
       let ref = known.get(next);
-      if (!ref) {
+      if (!ref && listNext) {
+        listNext = false;
         const segments = relist();
         ref = known.get(next);
         reportPosition();
-        if (!ref) {
-          const oldest = segments[0];
-          if (oldest && oldest.seq > next) {
-            throw new FilebusError('ERR_FILEBUS_CORRUPT',
-              `segment ${next} is missing from ${dir} (oldest retained is ${oldest.seq}): it was deleted before this consumer read it`, { path: dir });
-          }
-          await watcher.changedSince(seen, bus.options.sleepIntervalMs, bus.signal);
-          continue;
+        const oldest = segments[0];
+        if (!ref && oldest && oldest.seq > next) {
+          throw new FilebusError('ERR_FILEBUS_CORRUPT',
+            `segment ${next} is missing from ${dir} (oldest retained is ${oldest.seq}): it was deleted before this consumer read it`, { path: dir });
         }
+      }
+      if (!ref) {
+        await watcher.changedSince(seen, bus.options.sleepIntervalMs, bus.signal);
+        if (!known.has(next)) listNext = true;
+        continue;
       }
       const data = readSegment(dir, ref, into);
       known.delete(next);
       head = Math.max(head, ref.seq);
-      if (data === undefined) continue;
+      if (data === undefined) {
+        listNext = true; // gone: a listing tells whether it was deleted unread
+        continue;
+      }
       if (data.length === 0) {
         next += 1;
         cursor.advance(next);
