@@ -650,3 +650,42 @@ describe('bad paths', () => {
     expect((consumed as { error: unknown }).error).toMatchObject({ name: 'FilebusError', code: 'ERR_FILEBUS_DIRECTORY' });
   });
 });
+
+describe('reuseBuffers', () => {
+  it.each(['back-pressure', 'multicast'] as const)('%s: for await gets views of one buffer, each right until the next is asked for', async (mode) => {
+    const filename = busFile();
+    const options = { filename, mode, blockSize: 1000 };
+    const sent = randomBytes(25_000);
+    const c = consumer({ ...options, reuseBuffers: true });
+    const run = (async () => {
+      const copies: Buffer[] = [];
+      const backing = new Set<ArrayBufferLike>();
+      for await (const chunk of c) {
+        copies.push(Buffer.from(chunk));
+        backing.add(chunk.buffer);
+      }
+      return { copies, backing };
+    })();
+    if (mode === 'multicast') await within((async () => { while (!fs.existsSync(`${filename}.consumers`) || fs.readdirSync(`${filename}.consumers`).length === 0) await sleep(10); })(), 10_000, 'the consumer to join');
+    await within(pipeline(Readable.from([sent]), producer(options)), 15_000, 'the producer pipeline');
+    const { copies, backing } = await within(run, 15_000, 'the consumer to finish');
+    expect(Buffer.concat(copies).equals(sent)).toBe(true);
+    expect(copies.length).toBe(25);
+    // One backing buffer for all 25 chunks: no allocation per chunk.
+    expect(backing.size).toBe(1);
+  });
+
+  it('is ignored when the consumer is read as a stream: every chunk has its own buffer', async () => {
+    const filename = busFile();
+    const options = { filename, mode: 'back-pressure' as const, blockSize: 1000 };
+    const sent = randomBytes(10_000);
+    const chunks: Buffer[] = [];
+    const sink = new Writable({ objectMode: true, write(chunk: Buffer, _e, cb) { chunks.push(chunk); cb(); } });
+    const reading = pipeline(consumer({ ...options, reuseBuffers: true }), sink);
+    await within(pipeline(Readable.from([sent]), producer(options)), 15_000, 'the producer pipeline');
+    await within(reading, 15_000, 'the consumer pipeline');
+    // Kept chunks still hold their own bytes: with one reused buffer they would all show the last chunk.
+    expect(chunks.length).toBe(10);
+    expect(Buffer.concat(chunks).equals(sent)).toBe(true);
+  });
+});

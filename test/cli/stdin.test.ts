@@ -1,0 +1,69 @@
+/**
+ * How the producer reads standard input: a regular file, a real pipe (a
+ * shell pipeline) and a socket (a Node parent's stdio 'pipe') must all give
+ * back the same bytes, and a pause in piped input must cut a chunk.
+ */
+import { spawn } from 'node:child_process';
+import fs from 'node:fs';
+import path from 'node:path';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { BIN, randomData, sha256, startCli, tempDir } from '../helpers/cli.js';
+
+let dir: string;
+beforeEach(() => { dir = tempDir('filebus-stdin-'); });
+afterEach(() => fs.rmSync(dir, { recursive: true, force: true }));
+
+/** Runs `sh -c script sh ...args` with NODE and BIN set; resolves with its exit and stderr. */
+function sh(script: string, args: readonly string[], env: NodeJS.ProcessEnv = {}): Promise<{ code: number | null; stderr: string }> {
+  return new Promise((resolve) => {
+    const child = spawn('sh', ['-c', script, 'sh', ...args], {
+      stdio: ['ignore', 'ignore', 'pipe'],
+      env: { ...process.env, NODE: process.execPath, BIN, ...env },
+    });
+    let stderr = '';
+    child.stderr!.on('data', (d: Buffer) => { stderr += d.toString(); });
+    child.on('close', (code) => resolve({ code, stderr }));
+  });
+}
+
+describe('producer stdin', () => {
+  for (const { size, blockSize } of [
+    { size: 20_011, blockSize: 7 },
+    { size: 1_000_003, blockSize: 4096 },
+    { size: 5_000_000, blockSize: 1_048_576 },
+    { size: 0, blockSize: 4096 },
+  ]) {
+    for (const via of ['file', 'shell pipe'] as const) {
+      it(`${via}, ${size} bytes, --block-size ${blockSize}: the consumer gets exactly the input`, async () => {
+        const input = path.join(dir, 'input');
+        const data = randomData(size);
+        fs.writeFileSync(input, data);
+        const bus = path.join(dir, 'bus');
+        const flags = ['--filename', bus, '--back-pressure', '--block-size', String(blockSize)];
+        const consumer = startCli([...flags, 'consumer']);
+        const script = via === 'file' ? '"$NODE" "$BIN" "$@" producer < "$INPUT"' : 'cat "$INPUT" | "$NODE" "$BIN" "$@" producer';
+        const producer = await sh(script, flags, { INPUT: input });
+        expect(producer).toEqual({ code: 0, stderr: '' });
+        const out = await consumer.done;
+        expect(out.code).toBe(0);
+        expect(out.stdout.length).toBe(size);
+        expect(sha256(out.stdout)).toBe(sha256(data));
+      }, 60_000);
+    }
+  }
+
+  it('a pause in piped input publishes what came before it as a chunk of its own', async () => {
+    const bus = path.join(dir, 'bus');
+    const flags = ['--filename', bus, '--multicast'];
+    const consumer = startCli([...flags, 'consumer']);
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    const producer = await sh('(printf one; sleep 0.3; printf two; sleep 0.3; printf three) | "$NODE" "$BIN" "$@" -vv producer', flags);
+    expect(producer.code).toBe(0);
+    expect(producer.stderr.split('\n').filter((line) => line.includes('published chunk'))).toHaveLength(3);
+    const out = await consumer.done;
+    expect(out.code).toBe(0);
+    expect(out.stdout.toString()).toBe('onetwothree');
+    expect(fs.readdirSync(`${bus}.segments`).map((name) => fs.statSync(path.join(`${bus}.segments`, name)).size))
+      .toEqual(expect.arrayContaining([3, 3, 5]));
+  }, 30_000);
+});
