@@ -61,7 +61,11 @@ kill -STOP "$host_b"
 tar -C "$out/source" -cf - . | $FILEBUS --filename "$bus" --multicast --window 1MiB producer &
 producer=$!
 
-until [ -n "$(ls -A "$out/host-a")" ]; do sleep 0.1; done
+# Let the stream start and run into the stall.
+until [ -n "$(ls -A "$out/host-a")" ]; do
+  kill -0 "$producer" 2> /dev/null || { echo "the producer failed" >&2; exit 1; }
+  sleep 0.1
+done
 sleep 1
 
 # Then host-b dies. Its consumer's output is gone, so the consumer exits and
