@@ -78,6 +78,16 @@ export interface ConsumerOptions extends BusOptions {
    * next read. Default false.
    */
   reuseBuffers?: boolean;
+  /**
+   * Multicast, anonymous consumers read with `for await`: segments already
+   * waiting on the bus are emitted together as one chunk of up to 1 MiB,
+   * for consumers that treat the bus as a byte stream (the CLI does) and
+   * gain from one write per run instead of one per segment. Chunk
+   * boundaries then no longer match the producer's. Ignored for named
+   * consumers, whose restart repeats at most one segment, and in the
+   * other modes. Default false.
+   */
+  coalesce?: boolean;
 }
 
 /** BusOptions with every default filled in and every value checked. */

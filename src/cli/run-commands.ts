@@ -48,8 +48,10 @@ export async function runConsumer(args: CliArgs, signal: AbortSignal): Promise<v
     ...busOptions(args, signal),
     ...(args.name !== undefined && { name: args.name }),
     ...(args.from !== undefined && { from: checkStartPosition(args.from) }),
-    // Each chunk is written out whole before the next is read.
+    // Each chunk is written out whole before the next is read, and stdout
+    // is a byte stream: where chunks end does not show.
     reuseBuffers: true,
+    coalesce: true,
   });
   const log = logger(args, 'consumer');
   log(1, `${args.mode} consumer on ${args.filename}`);

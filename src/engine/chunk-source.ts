@@ -18,13 +18,15 @@ export interface SourceOptions extends MulticastJoin {
   readonly onPosition: (position: ConsumerPosition) => void;
   /** Where chunks are read into; by default each gets a buffer of its own. */
   readonly readBuffer?: ReadBuffer;
+  /** Multicast: merge segments already waiting into chunks of up to this many bytes (0: never). */
+  readonly coalesceBytes?: number;
 }
 
 export async function openChunkSource(bus: Bus, options: SourceOptions): Promise<ChunkSource> {
   switch (bus.options.mode) {
     case 'lossy': return lossyChunks(bus, options.readBuffer ?? freshReadBuffer);
     case 'back-pressure': return backPressureChunks(bus, options.readBuffer ?? freshReadBuffer);
-    case 'multicast': return multicastChunks(bus, await joinMulticast(bus, options), options.onPosition, options.readBuffer ?? freshReadBuffer);
+    case 'multicast': return multicastChunks(bus, await joinMulticast(bus, options), options.onPosition, options.readBuffer ?? freshReadBuffer, options.coalesceBytes);
   }
 }
 

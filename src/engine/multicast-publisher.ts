@@ -16,6 +16,14 @@ import type { Publisher } from './publisher.js';
 /** How soon a producer waiting on a consumer notices that it died. */
 const LIVENESS_CHECK_MS = 10;
 
+/** A chunk on its way to becoming a segment. */
+interface Pending {
+  readonly buffers: readonly Buffer[];
+  temp: string | undefined;
+  readonly crc: number;
+  readonly size: number;
+}
+
 interface Retained extends SegmentRef {
   /** Bytes; only tracked when the window is counted in bytes. */
   readonly size: number;
@@ -42,7 +50,9 @@ export class MulticastPublisher implements Publisher {
   readonly #consumers: string;
   #retained: Retained[] = [];
   #linked: { dev: bigint; ino: bigint } | undefined;
-  #temp: string | undefined;
+  readonly #temps = new Set<string>();
+  /** Set by a wait at the window, cleared by a call that never waits. */
+  #oneAtATime = false;
   #cursorWatcher: ChangeWatcher | undefined;
   readonly #registration: ProducerRegistration;
 
@@ -54,28 +64,58 @@ export class MulticastPublisher implements Publisher {
     this.#registration = ProducerRegistration.create(bus.paths, bus.options.fileMode);
   }
 
-  async publish(buffers: readonly Buffer[]): Promise<void> {
+  /** Chunks that go out under one hold of the lock. */
+  readonly batch = 64;
+
+  publish(buffers: readonly Buffer[]): Promise<void> {
+    return this.publishAll([buffers]);
+  }
+
+  /**
+   * Writes the chunks to temporary files outside the lock, then, under it,
+   * renames each to its segment and re-links FILE once, to the last. A
+   * reference consumer watching FILE may miss the ones between: that is
+   * lossy mode's promise anyway.
+   *
+   * Once the producer has had to wait at the window it goes one chunk at a
+   * time (one temporary file written ahead, as the disk bound promises)
+   * until a whole call passes without waiting.
+   */
+  async publishAll(chunks: readonly (readonly Buffer[])[]): Promise<void> {
     const { lock, signal, options } = this.#bus;
-    const crc = checksum(buffers);
-    const size = buffers.reduce((sum, b) => sum + b.length, 0);
-    const temp = tempPath(this.#bus.paths);
-    this.#temp = temp;
-    writeNewFile(temp, buffers, this.#bus.options.fileMode);
+    const pending: Pending[] = chunks.map((buffers) => ({
+      buffers, temp: undefined, crc: checksum(buffers), size: buffers.reduce((sum, b) => sum + b.length, 0),
+    }));
+    let waited = false;
     try {
-      for (;;) {
+      let done = 0;
+      while (done < pending.length) {
+        const upto = this.#oneAtATime ? done + 1 : pending.length;
+        for (let i = done; i < upto; i++) this.#writeTemp(pending[i]!);
         // Read before looking at the cursors, so a move in between is not missed.
         const seen = this.#cursorWatcher?.generation;
+        let blocked = false;
         await lock.acquire(signal);
         try {
           this.#refreshHead();
-          const seq = (this.#retained.at(-1)?.seq ?? 0) + 1;
-          if (this.#makeRoom(seq, size)) {
-            this.#install(temp, { seq, crc, name: segmentName(seq, crc), size });
-            return;
+          let newest: string | undefined;
+          for (; done < upto; done++) {
+            const { temp, crc, size } = pending[done]!;
+            const seq = (this.#retained.at(-1)?.seq ?? 0) + 1;
+            if (!this.#makeRoom(seq, size)) {
+              blocked = true;
+              break;
+            }
+            newest = this.#install(temp!, { seq, crc, name: segmentName(seq, crc), size });
           }
+          if (newest !== undefined) this.#linkFile(newest);
         } finally {
           lock.release();
         }
+        if (!blocked) continue;
+        waited = true;
+        this.#oneAtATime = true;
+        for (let i = done + 1; i < pending.length; i++) this.#dropTemp(pending[i]!);
         // A live consumer is a full window behind: wait for a cursor to move.
         // A consumer's death makes no file event (only its flock goes), so
         // look again soon whatever happens.
@@ -84,9 +124,25 @@ export class MulticastPublisher implements Publisher {
         const watcher = (this.#cursorWatcher ??= this.#bus.watchDirectory(this.#consumers, (name) => name.endsWith('.cursor')));
         await watcher.changedSince(seen ?? watcher.generation, Math.min(options.sleepIntervalMs, LIVENESS_CHECK_MS), signal);
       }
+      if (!waited) this.#oneAtATime = false;
     } finally {
       this.discard();
     }
+  }
+
+  #writeTemp(chunk: Pending): void {
+    if (chunk.temp !== undefined) return;
+    const temp = tempPath(this.#bus.paths);
+    this.#temps.add(temp);
+    writeNewFile(temp, chunk.buffers, this.#bus.options.fileMode);
+    chunk.temp = temp;
+  }
+
+  #dropTemp(chunk: Pending): void {
+    if (chunk.temp === undefined) return;
+    removeQuietly(chunk.temp);
+    this.#temps.delete(chunk.temp);
+    chunk.temp = undefined;
   }
 
   /**
@@ -109,8 +165,8 @@ export class MulticastPublisher implements Publisher {
   }
 
   discard(): void {
-    if (this.#temp !== undefined) removeQuietly(this.#temp);
-    this.#temp = undefined;
+    for (const temp of this.#temps) removeQuietly(temp);
+    this.#temps.clear();
   }
 
   close(): void {
@@ -132,16 +188,21 @@ export class MulticastPublisher implements Publisher {
     this.#linked = undefined;
   }
 
-  #install(temp: string, segment: Retained): void {
+  /** Renames a written temporary file to its segment; returns the segment's path. */
+  #install(temp: string, segment: Retained): string {
     const target = path.join(this.#segments, segment.name);
     try {
       fs.renameSync(temp, target);
     } catch (error) {
       throw ioError('publish segment', target, error);
     }
-    this.#temp = undefined;
+    this.#temps.delete(temp);
     this.#retained.push(segment);
-    // FILE becomes another name for the segment: no second copy of the bytes.
+    return target;
+  }
+
+  /** FILE becomes another name for the segment: no second copy of the bytes. */
+  #linkFile(target: string): void {
     const link = tempPath(this.#bus.paths);
     try {
       fs.linkSync(target, link);

@@ -2,15 +2,28 @@ import { FilebusError } from '../errors.js';
 import type { StartPosition } from '../options.js';
 import { anonymousId, checkConsumerName, OwnedCursor, scanCursors } from '../wire/cursor-file.js';
 import {
-  consumersDir, ensureMulticastDirs, isEndMarker, listSegments, parseSegmentName, readSegment, segmentsDir, type SegmentRef,
+  consumersDir, ensureMulticastDirs, isEndMarker, listSegments, openSegment, parseSegmentName, readOpenSegment, readSegment, segmentsDir,
+  type SegmentRef,
 } from '../wire/segments.js';
 import type { ChunkSource } from './chunk-source.js';
 import type { Bus } from './open-bus.js';
 import type { ReadBuffer } from '../util/read-buffer.js';
+import { closeQuietly } from '../wire/chunk-file.js';
 
 export interface MulticastJoin {
   readonly name: string | undefined;
   readonly from: StartPosition | undefined;
+}
+
+/** Segments read for one emitted chunk. */
+interface Run {
+  readonly data: Buffer;
+  readonly count: number;
+}
+
+/** Reads land at `offset` in `buffer`. */
+function regionOf(buffer: Buffer, offset: number): ReadBuffer {
+  return { take: (size) => buffer.subarray(offset, offset + size) };
 }
 
 /** Where a consumer is and how far behind the newest segment. */
@@ -77,7 +90,9 @@ function startPosition(dir: string, segments: readonly SegmentRef[], from: Start
  * requested: a consumer killed while delivering segment N emits N again
  * when it resumes (named consumers), and never anything before N.
  */
-export async function* multicastChunks(bus: Bus, cursor: OwnedCursor, report: (p: ConsumerPosition) => void, into: ReadBuffer): ChunkSource {
+export async function* multicastChunks(
+  bus: Bus, cursor: OwnedCursor, report: (p: ConsumerPosition) => void, into: ReadBuffer, coalesceBytes = 0,
+): ChunkSource {
   const dir = segmentsDir(bus.paths);
   const known = new Map<number, SegmentRef>();
   let head = 0;
@@ -99,6 +114,43 @@ export async function* multicastChunks(bus: Bus, cursor: OwnedCursor, report: (p
     for (const ref of segments) known.set(ref.seq, ref);
     head = Math.max(head, segments.at(-1)?.seq ?? 0);
     return segments;
+  };
+  const readOne = (ref: SegmentRef): Run | undefined => {
+    const data = readSegment(dir, ref, into);
+    return data && { data, count: 1 };
+  };
+  // Segments already waiting after `ref`, read back to back into one
+  // buffer and emitted as one chunk: one write downstream instead of one
+  // per segment. The end marker is never merged; it ends the next run.
+  const readRun = (ref: SegmentRef): Run | undefined => {
+    const first = openSegment(dir, ref);
+    if (!first) return undefined;
+    let buffer: Buffer;
+    let used: number;
+    try {
+      if (first.size === 0) return { data: readOpenSegment(first, ref), count: 1 };
+      buffer = into.take(Math.max(coalesceBytes, first.size));
+      used = readOpenSegment(first, ref, regionOf(buffer, 0)).length;
+    } finally {
+      closeQuietly(first.fd);
+    }
+    let count = 1;
+    for (let ref = known.get(next + count); ref && used < buffer.length; ref = known.get(next + count)) {
+      const segment = openSegment(dir, ref);
+      if (!segment) break;
+      try {
+        if (segment.size === 0 || used + segment.size > buffer.length) break;
+        used += readOpenSegment(segment, ref, regionOf(buffer, used)).length;
+        count += 1;
+      } catch {
+        // A corrupt segment ends the run; it fails the next one, as its first,
+        // once everything before it has been emitted.
+        break;
+      } finally {
+        closeQuietly(segment.fd);
+      }
+    }
+    return { data: buffer.subarray(0, used), count };
   };
   // The directory is listed at the start, after a wake-up that did not
   // name the next segment, and on every timeout; not each time the
@@ -125,22 +177,22 @@ export async function* multicastChunks(bus: Bus, cursor: OwnedCursor, report: (p
         if (!known.has(next)) listNext = true;
         continue;
       }
-      const data = readSegment(dir, ref, into);
-      known.delete(next);
-      head = Math.max(head, ref.seq);
-      if (data === undefined) {
+      const run = coalesceBytes > 0 ? readRun(ref) : readOne(ref);
+      if (!run) {
         listNext = true; // gone: a listing tells whether it was deleted unread
         continue;
       }
-      if (data.length === 0) {
+      for (let i = 0; i < run.count; i++) known.delete(next + i);
+      head = Math.max(head, next + run.count - 1);
+      if (run.data.length === 0) {
         next += 1;
         cursor.advance(next);
         reportPosition();
         return;
       }
       reportPosition();
-      yield data;
-      next += 1;
+      yield run.data;
+      next += run.count;
       cursor.advance(next);
       reportPosition();
     }

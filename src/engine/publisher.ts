@@ -8,8 +8,12 @@ import type { Bus } from './open-bus.js';
 
 /** Publishes chunks onto a bus in one mode. */
 export interface Publisher {
+  /** How many full chunks one call to publishAll may take. */
+  readonly batch: number;
   /** Publishes one chunk made of these buffers; resolves once it is visible at FILE. */
   publish(buffers: readonly Buffer[]): Promise<void>;
+  /** Publishes these chunks in order; resolves once the last is visible. */
+  publishAll(chunks: readonly (readonly Buffer[])[]): Promise<void>;
   /** Marks the end of the stream, where the mode has a marker. */
   finish(): Promise<void>;
   /** Removes a temporary file left by an interrupted publish. */
@@ -32,11 +36,17 @@ export function createPublisher(bus: Bus): Publisher {
  * open whole chunks and the lock is held for one rename.
  */
 abstract class RenamePublisher implements Publisher {
+  /** FILE holds one chunk: each must be seen (lossy) or taken (back-pressure) before the next. */
+  readonly batch = 1;
   protected readonly bus: Bus;
   #temp: string | undefined;
 
   constructor(bus: Bus) {
     this.bus = bus;
+  }
+
+  async publishAll(chunks: readonly (readonly Buffer[])[]): Promise<void> {
+    for (const chunk of chunks) await this.publish(chunk);
   }
 
   async publish(buffers: readonly Buffer[]): Promise<void> {

@@ -7,7 +7,9 @@ import { checkStartPosition, resolveBusOptions, type ConsumerOptions } from '../
 import { destroyOnAbort } from './destroy-on-abort.js';
 import type { TransferStats } from './producer.js';
 import { checkConsumerName } from '../wire/cursor-file.js';
-import { reusedReadBuffer } from '../util/read-buffer.js';
+import { reusedReadBuffer, type ReadBuffer } from '../util/read-buffer.js';
+
+const COALESCE_BYTES = 1024 * 1024;
 
 /**
  * Reads a bus. A Node Readable of Buffers, one per bus chunk, and an async
@@ -26,6 +28,8 @@ export class Consumer extends Readable {
   #style: 'stream' | 'iterator' | undefined;
   #position: ConsumerPosition | undefined;
   readonly #stats = { chunks: 0, bytes: 0 };
+  /** Chunks are views of a reused buffer the caller did not ask for: hand out copies. */
+  #copyOut = false;
   /** close() was called: the aborted waits it causes end iteration quietly. */
   #closing = false;
 
@@ -108,7 +112,7 @@ export class Consumer extends Readable {
       for (;;) {
         const result = await source.next();
         if (result.done) break;
-        yield this.#count(result.value);
+        yield this.#count(this.#copyOut ? Buffer.from(result.value) : result.value);
       }
     } catch (error) {
       if (this.#closing && error instanceof FilebusError && error.code === 'ERR_FILEBUS_ABORTED') return;
@@ -133,7 +137,7 @@ export class Consumer extends Readable {
           name: this.#options.name,
           from: checkStartPosition(this.#options.from),
           onPosition: (position) => { this.#position = position; },
-          ...(this.#style === 'iterator' && this.#options.reuseBuffers === true && { readBuffer: reusedReadBuffer() }),
+          ...this.#readOptions(),
         });
         return { bus, source };
       } catch (error) {
@@ -142,6 +146,17 @@ export class Consumer extends Readable {
       }
     })();
     return this.#opening;
+  }
+
+  /** Buffer reuse and coalescing: only where the caller asked and the chunk cannot outlive the next read. */
+  #readOptions(): { readBuffer?: ReadBuffer; coalesceBytes?: number } {
+    if (this.#style !== 'iterator') return {};
+    const reuse = this.#options.reuseBuffers === true;
+    const coalesce = this.#options.coalesce === true && this.#options.name === undefined;
+    if (!coalesce) return reuse ? { readBuffer: reusedReadBuffer() } : {};
+    // Runs are read into one reused buffer; without reuseBuffers each is copied out at its own size.
+    this.#copyOut = !reuse;
+    return { readBuffer: reusedReadBuffer(), coalesceBytes: COALESCE_BYTES };
   }
 
   #writes(): boolean {

@@ -123,6 +123,7 @@ export class Producer extends Writable {
   }
 
   async #publishAll(ending: boolean): Promise<void> {
+    const publisher = this.#publisher!;
     while (this.#queue.bytes > 0) {
       // Not a full block yet: give input one turn of the event loop to add
       // more before cutting a short chunk.
@@ -130,11 +131,16 @@ export class Producer extends Writable {
         await nextTurn();
         if (this.#queue.bytes === 0) return;
       }
-      const chunk = this.#queue.take(this.#blockSize);
-      await this.#publisher!.publish(chunk);
-      this.#stats.chunks += 1;
-      for (const buffer of chunk) this.#stats.bytes += buffer.length;
-      this.emit('chunk', this.#stats);
+      // Full blocks already waiting go out together where the mode allows
+      // it (multicast: one lock hold and one FILE update for the lot).
+      const chunks = [this.#queue.take(this.#blockSize)];
+      while (chunks.length < publisher.batch && this.#queue.bytes >= this.#blockSize) chunks.push(this.#queue.take(this.#blockSize));
+      await publisher.publishAll(chunks);
+      for (const chunk of chunks) {
+        this.#stats.chunks += 1;
+        for (const buffer of chunk) this.#stats.bytes += buffer.length;
+        this.emit('chunk', this.#stats);
+      }
       if (this.#blocked && this.#queue.bytes < this.#blockSize) {
         const blocked = this.#blocked;
         this.#blocked = undefined;

@@ -71,11 +71,15 @@ export function listSegments(dir: string): SegmentRef[] {
   return refs.sort((a, b) => a.seq - b.seq);
 }
 
-/**
- * Reads a segment whole and checks it against the checksum in its name.
- * Returns undefined when it no longer exists.
- */
-export function readSegment(dir: string, ref: SegmentRef, into: ReadBuffer = freshReadBuffer): Buffer | undefined {
+/** A segment opened for reading; its size comes from the descriptor. */
+export interface OpenSegment {
+  readonly file: string;
+  readonly fd: number;
+  readonly size: number;
+}
+
+/** Opens a segment; undefined when it no longer exists. The caller closes `fd`. */
+export function openSegment(dir: string, ref: SegmentRef): OpenSegment | undefined {
   const file = path.join(dir, ref.name);
   let fd: number;
   try {
@@ -84,18 +88,37 @@ export function readSegment(dir: string, ref: SegmentRef, into: ReadBuffer = fre
     if (errnoCode(error) === 'ENOENT') return undefined;
     throw ioError('read segment', file, error);
   }
-  let data: Buffer;
   try {
     const st = fs.fstatSync(fd);
     if (!st.isFile()) throw new FilebusError('ERR_FILEBUS_CORRUPT', `segment ${file} is not a regular file`, { path: file });
-    data = readChunk(file, fd, st.size, into);
-  } finally {
+    return { file, fd, size: st.size };
+  } catch (error) {
     closeQuietly(fd);
+    throw error;
   }
+}
+
+/** Reads an open segment whole and checks it against the checksum in its name. */
+export function readOpenSegment(segment: OpenSegment, ref: SegmentRef, into: ReadBuffer = freshReadBuffer): Buffer {
+  const data = readChunk(segment.file, segment.fd, segment.size, into);
   if ((crc32(data) >>> 0) !== ref.crc) {
-    throw new FilebusError('ERR_FILEBUS_CORRUPT', `segment ${file} is corrupt: its checksum does not match its name`, { path: file });
+    throw new FilebusError('ERR_FILEBUS_CORRUPT', `segment ${segment.file} is corrupt: its checksum does not match its name`, { path: segment.file });
   }
   return data;
+}
+
+/**
+ * Reads a segment whole and checks it against the checksum in its name.
+ * Returns undefined when it no longer exists.
+ */
+export function readSegment(dir: string, ref: SegmentRef, into: ReadBuffer = freshReadBuffer): Buffer | undefined {
+  const segment = openSegment(dir, ref);
+  if (!segment) return undefined;
+  try {
+    return readOpenSegment(segment, ref, into);
+  } finally {
+    closeQuietly(segment.fd);
+  }
 }
 
 export function removeSegment(dir: string, ref: SegmentRef): void {
