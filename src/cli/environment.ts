@@ -38,30 +38,30 @@ export function environmentVariableOf(option: string): string | undefined {
 }
 
 /** A value taken from the environment, with the variable it came from (for error messages). */
-export interface FromEnvironment<T> {
-  readonly value: T;
+export interface FromEnvironment {
+  readonly text: string;
   readonly variable: string;
 }
 
-export type EnvironmentError = (message: string) => Error;
-
 /**
- * Reads the variables that are set. An empty variable counts as unset, as
- * shells make `FILEBUS_X= filebus ...` the way to clear one.
+ * The variables that are set, unparsed: a value is judged only when it is
+ * used, so a flag on the command line makes a bad variable for it harmless.
+ * An empty variable counts as unset, as shells make `FILEBUS_X= filebus ...`
+ * the way to clear one.
  */
-export function readEnvironment(env: NodeJS.ProcessEnv, fail: EnvironmentError): Map<string, FromEnvironment<string | boolean>> {
-  const found = new Map<string, FromEnvironment<string | boolean>>();
-  for (const { variable, option, kind } of ENVIRONMENT_OPTIONS) {
-    const raw = env[variable];
-    if (raw === undefined || raw === '') continue;
-    found.set(option, { variable, value: kind === 'boolean' ? parseBoolean(raw, variable, fail) : raw });
+export function readEnvironment(env: NodeJS.ProcessEnv): Map<string, FromEnvironment> {
+  const found = new Map<string, FromEnvironment>();
+  for (const { variable, option } of ENVIRONMENT_OPTIONS) {
+    const text = env[variable];
+    if (text !== undefined && text !== '') found.set(option, { variable, text });
   }
   return found;
 }
 
-function parseBoolean(raw: string, variable: string, fail: EnvironmentError): boolean {
-  const text = raw.trim().toLowerCase();
+/** A boolean variable's value; anything but the usual spellings is an error naming the variable. */
+export function environmentBoolean(value: FromEnvironment, fail: (message: string) => Error): boolean {
+  const text = value.text.trim().toLowerCase();
   if (['1', 'true', 'yes', 'on'].includes(text)) return true;
   if (['0', 'false', 'no', 'off'].includes(text)) return false;
-  throw fail(`${variable} must be 1, true, yes, on, 0, false, no or off, got '${raw}'`);
+  throw fail(`${value.variable} must be 1, true, yes, on, 0, false, no or off, got '${value.text}'`);
 }

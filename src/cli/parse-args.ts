@@ -1,6 +1,6 @@
 import yargs, { type Argv } from 'yargs';
 import { DEFAULT_BLOCK_SIZE, DEFAULT_SLEEP_INTERVAL, parseWindow, type BusMode } from '../options.js';
-import { ENVIRONMENT_OPTIONS, environmentVariableOf, readEnvironment } from './environment.js';
+import { ENVIRONMENT_OPTIONS, environmentBoolean, environmentVariableOf, readEnvironment, type FromEnvironment } from './environment.js';
 
 export type CliCommand = 'producer' | 'consumer' | 'remove-consumer' | 'status';
 
@@ -42,7 +42,7 @@ function withEnv(option: string, text: string): string {
 const EPILOGUE = [
   `Environment: ${ENVIRONMENT_OPTIONS.map((e) => e.variable).join(', ')} set the flag of the same name ` +
     '(booleans: 1, true, yes, on or 0, false, no, off; an empty variable counts as unset). A flag on the command line wins; ' +
-    'a variable for an option that does not apply to the mode is ignored.',
+    'a variable for an option that does not apply to the mode is ignored, and status and remove-consumer read only FILEBUS_FILENAME.',
   'Exit status: 0 on success; 1 when the bus cannot be read or written; 2 for a bad command line, path or FILEBUS_* variable; ' +
     '3 when status finds no bus at FILE; 141 when a consumer\'s output is closed (like a filter killed by SIGPIPE). ' +
     'On SIGINT or SIGTERM filebus releases the lock, then dies of the signal.',
@@ -75,12 +75,7 @@ export function defineCli(argv: readonly string[], version: string): Argv {
       }))
     .command('remove-consumer <name>', 'multicast: forget a named consumer and release what it retains')
     .command('status', 'report the bus without changing it: mode, lock, producers, newest chunk and its age, ' +
-      'retained chunks and bytes, and each multicast consumer\'s position and lag; exit 3 when there is no bus', (y) => y
-      .option('json', {
-        type: 'boolean',
-        default: false,
-        describe: 'print one JSON object (the BusStatus type of the library, documented in docs/status.md)',
-      }))
+      'retained chunks and bytes, and each multicast consumer\'s position and lag; exit 3 when there is no bus')
     .completion('completion', 'print a shell completion script for bash (zsh when $SHELL is zsh): filebus completion >> ~/.bashrc')
     .option('filename', { type: 'string', requiresArg: true, describe: withEnv('filename', 'path of the bus file (required)') })
     .option('back-pressure', {
@@ -125,6 +120,12 @@ export function defineCli(argv: readonly string[], version: string): Argv {
       requiresArg: true,
       describe: withEnv('file-mode', 'octal permission bits for every file and directory the bus creates, e.g. 0600 (directories also get x where r is set) [default: 0666/0777 less the umask]'),
     })
+    // Global rather than under status, so that `--json consumer` reads as a flag and a command.
+    .option('json', {
+      type: 'boolean',
+      default: false,
+      describe: 'status: print one JSON object (the BusStatus type of the library, documented in docs/status.md)',
+    })
     .option('progress', {
       type: 'boolean',
       default: false,
@@ -153,7 +154,6 @@ export const COMPLETION_FLAG = '--get-yargs-completions';
 interface Sourced {
   readonly text: string;
   readonly label: string;
-  readonly fromEnvironment: boolean;
 }
 
 export function parseArgs(argv: readonly string[], version: string, env: NodeJS.ProcessEnv = process.env): CliArgs {
@@ -163,35 +163,37 @@ export function parseArgs(argv: readonly string[], version: string, env: NodeJS.
       throw new UsageError(message || error?.message || 'invalid command line');
     })
     .parseSync() as Record<string, unknown> & { _: (string | number)[] };
-  const environment = readEnvironment(env, (message) => new UsageError(message));
+  const [command, ...extra] = parsed._.map(String);
+  // Only a producer or consumer uses the transfer flags: other commands take
+  // nothing but FILEBUS_FILENAME from the environment.
+  const transfers = command === 'producer' || command === 'consumer';
+  const environment = readEnvironment(env);
   /** A string option from the command line, else from its environment variable. */
   const sourced = (option: string): Sourced | undefined => {
     const text = single(parsed, option);
-    if (text !== undefined) return { text, label: `--${option}`, fromEnvironment: false };
-    const fromEnv = environment.get(option);
-    return fromEnv && { text: String(fromEnv.value), label: fromEnv.variable, fromEnvironment: true };
+    if (text !== undefined) return { text, label: `--${option}` };
+    const fromEnv = transfers || option === 'filename' ? environment.get(option) : undefined;
+    return fromEnv && { text: fromEnv.text, label: fromEnv.variable };
   };
   /** A boolean flag from the command line when given there (also as --no-X), else from the environment. */
   const flag = (option: string, fallback: boolean): boolean => {
     if (given.has(option)) return parsed[option] === true;
-    const fromEnv = environment.get(option);
-    return fromEnv ? fromEnv.value === true : fallback;
+    const fromEnv = transfers ? environment.get(option) : undefined;
+    return fromEnv ? isTrue(fromEnv) : fallback;
   };
   // Values first: `--block-size producer` is a missing number, not a missing command.
   const blockSize = parseBlockSize(sourced('block-size'));
   const sleepInterval = parseSleepInterval(sourced('sleep-interval'));
   const fileMode = parseFileMode(sourced('file-mode'));
-  const progressInterval = sourced('progress-interval');
-  const progressIntervalMs = parseProgressInterval(progressInterval);
+  const progressIntervalMs = parseProgressInterval(sourced('progress-interval'));
   const filename = sourced('filename')?.text;
-  const [command, ...extra] = parsed._.map(String);
   if (command === undefined) throw new UsageError('a command is required: producer, consumer, status, remove-consumer or completion');
   if (command !== 'producer' && command !== 'consumer' && command !== 'remove-consumer' && command !== 'status') {
     throw new UsageError(`unknown command '${command}' (expected producer, consumer, status, remove-consumer or completion)`);
   }
   if (extra.length > 0) throw new UsageError(`unexpected argument '${extra[0]}' after ${command}`);
   if (filename === undefined || filename === '') throw new UsageError('--filename is required');
-  const { backPressure, multicast } = chooseMode(given, parsed, environment);
+  const { backPressure, multicast } = chooseMode(given, parsed, transfers ? environment : new Map());
   const isMulticast = multicast || command === 'remove-consumer';
   const window = single(parsed, 'window') ?? (isMulticast ? environmentWindow(sourced('window')) : undefined);
   const from = single(parsed, 'from');
@@ -201,8 +203,9 @@ export function parseArgs(argv: readonly string[], version: string, env: NodeJS.
     if (stray) throw new UsageError(`--${stray[0]} applies only with --multicast`);
     if (parsed['retain'] === 'all') throw new UsageError('--retain applies only with --multicast');
   }
-  const retain = given.has('retain') || !isMulticast ? parsed['retain'] : environmentRetain(sourced('retain')) ?? parsed['retain'];
-  const transfers = command === 'producer' || command === 'consumer';
+  // --retain has a yargs default, so whether it was typed comes from the scan.
+  const retainFromEnv = !given.has('retain') && isMulticast && transfers ? environment.get('retain') : undefined;
+  const retain = retainFromEnv ? environmentRetain({ text: retainFromEnv.text, label: retainFromEnv.variable }) : parsed['retain'];
   if (given.has('json') && command !== 'status' && parsed['json'] === true) throw new UsageError('--json applies only to status');
   if (!transfers && (given.has('progress') || given.has('progress-interval'))) {
     throw new UsageError('--progress applies only to producer and consumer');
@@ -233,7 +236,7 @@ export function parseArgs(argv: readonly string[], version: string, env: NodeJS.
  * The mode flags on the command line decide alone when any is there; the
  * environment's only count when none is.
  */
-function chooseMode(given: ReadonlySet<string>, parsed: Record<string, unknown>, environment: ReturnType<typeof readEnvironment>): { backPressure: boolean; multicast: boolean } {
+function chooseMode(given: ReadonlySet<string>, parsed: Record<string, unknown>, environment: ReadonlyMap<string, FromEnvironment>): { backPressure: boolean; multicast: boolean } {
   let backPressure: boolean;
   let multicast: boolean;
   if (given.has('back-pressure') || given.has('multicast')) {
@@ -243,11 +246,15 @@ function chooseMode(given: ReadonlySet<string>, parsed: Record<string, unknown>,
   } else {
     const bp = environment.get('back-pressure');
     const mc = environment.get('multicast');
-    backPressure = bp?.value === true;
-    multicast = mc?.value === true;
+    backPressure = bp !== undefined && isTrue(bp);
+    multicast = mc !== undefined && isTrue(mc);
     if (backPressure && multicast) throw new UsageError(`${mc!.variable} and ${bp!.variable} select different modes; set one`);
   }
   return { backPressure, multicast };
+}
+
+function isTrue(value: FromEnvironment): boolean {
+  return environmentBoolean(value, (message) => new UsageError(message));
 }
 
 function environmentWindow(value: Sourced | undefined): string | undefined {
@@ -260,8 +267,7 @@ function environmentWindow(value: Sourced | undefined): string | undefined {
   return value.text;
 }
 
-function environmentRetain(value: Sourced | undefined): string | undefined {
-  if (value === undefined) return undefined;
+function environmentRetain(value: Sourced): string {
   if (value.text !== 'window' && value.text !== 'all') throw new UsageError(`${value.label} must be window or all, got '${value.text}'`);
   return value.text;
 }
