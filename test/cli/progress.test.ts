@@ -69,7 +69,9 @@ describe('--progress, stderr not a terminal', () => {
     const common = ['--filename', bus, '--back-pressure', '--block-size', '65536', '--progress-interval', '0.1'];
     const consumer = startFilebus([...common, '--progress', 'consumer'], { stdin: 'ignore' });
     const producer = startFilebus([...common, '--progress', 'producer']);
-    await feed(producer, parts, 400);
+    // Both are up and reporting before the data starts.
+    await waitUntil(() => producer.stderr().includes('\n') && consumer.stderr().includes('\n'), 15_000, 'first reports');
+    await feed(producer, parts, 500);
     const [p, c] = await withTimeout(Promise.all([producer.done, consumer.done]), 30_000, 'producer and consumer');
     expect(p).toEqual({ code: 0, signal: null });
     expect(c).toEqual({ code: 0, signal: null });
@@ -81,7 +83,7 @@ describe('--progress, stderr not a terminal', () => {
     const consumed = parseLines(consumer.stderr(), 'consumer');
     for (const reports of [produced, consumed]) {
       expect(reports.final).toMatchObject({ outcome: 'done', bytes: input.length });
-      // The run lasts at least 0.8 s: several reports at 0.1 s, their totals never going back.
+      // The run lasts more than 1 s: several reports at 0.1 s, their totals never going back.
       expect(reports.intervals.length).toBeGreaterThanOrEqual(3);
       for (const [i, report] of reports.intervals.entries()) {
         expect(report.bytes).toBeLessThanOrEqual(input.length);
@@ -173,7 +175,7 @@ describe('--progress, stderr a terminal', () => {
     const parts = [randomData(200_000), randomData(300_000)];
     fs.writeFileSync(path.join(dir, 'a'), parts[0]!);
     fs.writeFileSync(path.join(dir, 'b'), parts[1]!);
-    const command = `(cat a; sleep 0.6; cat b) | ${node} ${bin} --filename bus --progress --progress-interval 0.1 producer > stdout`;
+    const command = `(cat a; sleep 1; cat b) | ${node} ${bin} --filename bus --progress --progress-interval 0.1 producer > stdout`;
     const { code, screen } = await onTerminal(command, dir);
     expect(code, screen).toBe(0);
     const reports = parseScreen(screen, 'producer');
@@ -195,7 +197,7 @@ describe('--progress, stderr a terminal', () => {
     await waitUntil(() => terminal.screen().includes('filebus consumer: '), 15_000, 'the consumer\'s first report');
     // Half now, half a little later, so the consumer reports while waiting too.
     const producer = startFilebus(['--filename', bus, '--back-pressure', 'producer']);
-    await feed(producer, [input.subarray(0, 200_000), input.subarray(200_000)], 500);
+    await feed(producer, [input.subarray(0, 200_000), input.subarray(200_000)], 800);
     expect(await withTimeout(producer.done, 30_000, 'producer')).toEqual({ code: 0, signal: null });
     const { code, screen } = await terminal.done;
     expect(code, screen).toBe(0);
