@@ -148,7 +148,7 @@ export function defineCli(argv: readonly string[], version: string): Argv {
 }
 
 /** The argument yargs' completion script passes; everything after it is a command line being typed. */
-export const COMPLETION_FLAG = '--get-yargs-completions';
+const COMPLETION_FLAG = '--get-yargs-completions';
 
 /** A flag's value and what to call its source in an error: `--block-size` or `FILEBUS_BLOCK_SIZE`. */
 interface Sourced {

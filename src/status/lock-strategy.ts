@@ -24,7 +24,7 @@ export function lockHeld(paths: BusPaths, strategy: LockStrategyName): boolean |
   if (strategy !== 'flock') return undefined;
   let fd: number;
   try {
-    fd = fs.openSync(paths.lock, fs.constants.O_RDONLY | fs.constants.O_NOFOLLOW);
+    fd = fs.openSync(paths.lock, fs.constants.O_RDONLY | fs.constants.O_NOFOLLOW | fs.constants.O_NONBLOCK);
   } catch {
     return undefined;
   }

@@ -219,11 +219,13 @@ export function inspectRegistrations(dir: string): ProducerState[] {
     const file = path.join(dir, fileName);
     let fd: number;
     try {
-      fd = fs.openSync(file, fs.constants.O_RDONLY | fs.constants.O_NOFOLLOW);
+      // O_NONBLOCK: a named pipe planted here must not hang whoever looks.
+      fd = fs.openSync(file, fs.constants.O_RDONLY | fs.constants.O_NOFOLLOW | fs.constants.O_NONBLOCK);
     } catch {
       continue; // gone meanwhile, or not ours to read
     }
     try {
+      if (!fs.fstatSync(fd).isFile()) continue;
       const live = !tryFlock(fd, 'shared', file);
       states.push({ fileName, live, record: readRecord(fd) });
     } finally {

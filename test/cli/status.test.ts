@@ -3,6 +3,7 @@
  * processes; the report is checked against what the test put on the bus,
  * and the bus is checked to be exactly as it was before status looked.
  */
+import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
@@ -276,6 +277,21 @@ describe('multicast bus', () => {
       retained: { chunks: 6, bytes: total, oldest: 1, newest: 6 },
       consumers: [{ id: 'alice', name: 'alice', alive: false, position: 4, lagChunks: 3, lagBytes: 4555 }],
     });
+  });
+});
+
+describe('planted files', () => {
+  it('a named pipe among the registrations is skipped, one as a cursor is an error naming it: status never hangs on either', async () => {
+    const { bus } = busIn();
+    const made = await runFilebus(['--filename', bus, '--multicast', 'producer'], { input: 'hello\n' });
+    expect(made.code).toBe(0);
+    execFileSync('mkfifo', [path.join(`${bus}.producers`, 'planted.producer')]);
+    const s = await statusJson(bus);
+    expect(s).toMatchObject({ mode: 'multicast', producers: [], producerLive: false });
+    const cursor = path.join(`${bus}.consumers`, 'planted.cursor');
+    execFileSync('mkfifo', [cursor]);
+    const result = await status(bus);
+    expect(result).toEqual({ code: 1, stdout: '', stderr: `filebus: cursor ${cursor} is not a regular file\n` });
   });
 });
 
