@@ -17,7 +17,9 @@ export type FilebusErrorCode =
   /** The operation was cancelled through an AbortSignal or close(). */
   | 'ERR_FILEBUS_ABORTED'
   /** Reading or writing bus files failed (the cause holds the system error). */
-  | 'ERR_FILEBUS_IO';
+  | 'ERR_FILEBUS_IO'
+  /** There is no bus at the path (none of FILE, FILE.lock or a multicast directory exists). */
+  | 'ERR_FILEBUS_NOT_FOUND';
 
 export class FilebusError extends Error {
   readonly code: FilebusErrorCode;

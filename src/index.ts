@@ -14,3 +14,12 @@ export {
 } from './options.js';
 export type { ConsumerPosition } from './engine/multicast-source.js';
 export { removeConsumer } from './streams/remove-consumer.js';
+export {
+  busStatus,
+  type BusStatus,
+  type BusStatusMode,
+  type ConsumerStatus,
+  type LockStrategyName,
+  type NewestChunkStatus,
+  type ProducerStatus,
+} from './status/bus-status.js';

@@ -1,13 +1,15 @@
 import fs from 'node:fs';
 import { FilebusError } from '../errors.js';
 import { parseArgs, UsageError, type CliArgs } from './parse-args.js';
-import { runConsumer, runProducer, runRemoveConsumer } from './run-commands.js';
+import { runConsumer, runProducer, runRemoveConsumer, runStatus } from './run-commands.js';
 import { OutputClosedError } from './write-output.js';
 
 /** Exit codes, also listed in --help. */
 const EXIT_OK = 0;
 const EXIT_FAILURE = 1;
 const EXIT_USAGE = 2;
+/** status: there is no bus at FILE. */
+const EXIT_NO_BUS = 3;
 /** What a shell reports for a filter killed by SIGPIPE; Node ignores SIGPIPE, so we say it ourselves. */
 const EXIT_OUTPUT_CLOSED = 128 + 13;
 
@@ -28,6 +30,7 @@ function exitCodeFor(error: unknown): { code: number; message?: string } {
   if (error instanceof OutputClosedError) return { code: EXIT_OUTPUT_CLOSED };
   if (error instanceof UsageError) return { code: EXIT_USAGE, message: error.message };
   if (error instanceof FilebusError) {
+    if (error.code === 'ERR_FILEBUS_NOT_FOUND') return { code: EXIT_NO_BUS, message: error.message };
     return { code: USAGE_CODES.has(error.code) ? EXIT_USAGE : EXIT_FAILURE, message: error.message };
   }
   const text = error instanceof Error ? error.message : String(error);
@@ -67,7 +70,8 @@ export async function main(argv: readonly string[]): Promise<void> {
   const controller = new AbortController();
   const run = args.command === 'producer' ? runProducer(args, controller.signal)
     : args.command === 'consumer' ? runConsumer(args, controller.signal)
-      : runRemoveConsumer(args);
+      : args.command === 'status' ? runStatus(args)
+        : runRemoveConsumer(args);
   handleSignals(controller, run.catch(() => {}));
   try {
     await run;

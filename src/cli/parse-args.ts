@@ -1,7 +1,8 @@
 import yargs, { type Argv } from 'yargs';
-import { DEFAULT_BLOCK_SIZE, DEFAULT_SLEEP_INTERVAL, type BusMode } from '../options.js';
+import { DEFAULT_BLOCK_SIZE, DEFAULT_SLEEP_INTERVAL, parseWindow, type BusMode } from '../options.js';
+import { ENVIRONMENT_OPTIONS, environmentBoolean, environmentVariableOf, readEnvironment, type FromEnvironment } from './environment.js';
 
-export type CliCommand = 'producer' | 'consumer' | 'remove-consumer';
+export type CliCommand = 'producer' | 'consumer' | 'remove-consumer' | 'status';
 
 export interface CliArgs {
   readonly command: CliCommand;
@@ -18,6 +19,11 @@ export interface CliArgs {
   readonly name: string | undefined;
   readonly from: string | undefined;
   readonly fileMode: number | undefined;
+  /** status --json */
+  readonly json: boolean;
+  /** producer and consumer --progress, and its period. */
+  readonly progress: boolean;
+  readonly progressIntervalMs: number;
 }
 
 /** A command line filebus cannot run: exit code 2, one line on stderr. */
@@ -26,14 +32,30 @@ export class UsageError extends Error {
 }
 
 const DESCRIPTION = 'A multicast named pipe backed by a regular file.';
+const DEFAULT_PROGRESS_INTERVAL = 1;
+
+/** `describe` text of an option that an environment variable can also set. */
+function withEnv(option: string, text: string): string {
+  return `${text} [env ${environmentVariableOf(option)}]`;
+}
+
+const EPILOGUE = [
+  `Environment: ${ENVIRONMENT_OPTIONS.map((e) => e.variable).join(', ')} set the flag of the same name ` +
+    '(booleans: 1, true, yes, on or 0, false, no, off; an empty variable counts as unset). A flag on the command line wins; ' +
+    'a variable for an option that does not apply to the mode is ignored, and status and remove-consumer read only FILEBUS_FILENAME.',
+  'Exit status: 0 on success; 1 when the bus cannot be read or written; 2 for a bad command line, path or FILEBUS_* variable; ' +
+    '3 when status finds no bus at FILE; 141 when a consumer\'s output is closed (like a filter killed by SIGPIPE). ' +
+    'On SIGINT or SIGTERM filebus releases the lock, then dies of the signal.',
+].join('\n\n');
 
 /** The whole command line interface, as data: --help, docs and completion come from here. */
 export function defineCli(argv: readonly string[], version: string): Argv {
   return yargs([...argv])
     .scriptName('filebus')
-    .usage(`$0 [options] <producer|consumer>\n\n${DESCRIPTION}\n\n` +
+    .usage(`$0 [options] <producer|consumer|status|remove-consumer|completion>\n\n${DESCRIPTION}\n\n` +
       '  some-command | filebus --filename /tmp/x producer\n' +
-      '  filebus --filename /tmp/x consumer')
+      '  filebus --filename /tmp/x consumer\n' +
+      '  filebus --filename /tmp/x status')
     .command('producer', 'read standard input and publish it on the bus', (y) => y
       .option('blocking-read', {
         type: 'boolean',
@@ -52,48 +74,68 @@ export function defineCli(argv: readonly string[], version: string): Argv {
         describe: 'multicast: where to start without a saved position: earliest, latest or a segment number [default: oldest retained of the current stream]',
       }))
     .command('remove-consumer <name>', 'multicast: forget a named consumer and release what it retains')
-    .option('filename', { type: 'string', requiresArg: true, describe: 'path of the bus file (required)' })
+    .command('status', 'report the bus without changing it: mode, lock, producers, newest chunk and its age, ' +
+      'retained chunks and bytes, and each multicast consumer\'s position and lag; exit 3 when there is no bus')
+    .completion('completion', 'print a shell completion script for bash (zsh when $SHELL is zsh): filebus completion >> ~/.bashrc')
+    .option('filename', { type: 'string', requiresArg: true, describe: withEnv('filename', 'path of the bus file (required)') })
     .option('back-pressure', {
       type: 'boolean',
       default: false,
-      describe: 'lossless, one consumer per chunk: the producer waits until each chunk is taken',
+      describe: withEnv('back-pressure', 'lossless, one consumer per chunk: the producer waits until each chunk is taken'),
     })
     .option('lossless', { type: 'boolean', default: false, describe: 'an alias for --back-pressure' })
     .option('multicast', {
       type: 'boolean',
       default: false,
-      describe: 'lossless multicast: every consumer gets every chunk from where it joined, from numbered segments in FILE.segments/',
+      describe: withEnv('multicast', 'lossless multicast: every consumer gets every chunk from where it joined, from numbered segments in FILE.segments/'),
     })
     .option('window', {
       type: 'string',
       requiresArg: true,
-      describe: 'multicast: chunks (e.g. 256) or bytes (e.g. 64MiB) retained; the producer waits for a live consumer a full window behind [default: 256]',
+      describe: withEnv('window', 'multicast: chunks (e.g. 256) or bytes (e.g. 64MiB) retained; the producer waits for a live consumer a full window behind [default: 256]'),
     })
     .option('retain', {
       choices: ['window', 'all'],
       default: 'window',
-      describe: 'multicast: all keeps every segment (an archive that cat FILE.segments/* reassembles)',
+      describe: withEnv('retain', 'multicast: all keeps every segment (an archive that cat FILE.segments/* reassembles)'),
     })
     .option('block-size', {
       type: 'string',
       requiresArg: true,
-      describe: `largest chunk in bytes [default: ${DEFAULT_BLOCK_SIZE}]`,
+      describe: withEnv('block-size', `largest chunk in bytes [default: ${DEFAULT_BLOCK_SIZE}]`),
     })
     .option('sleep-interval', {
       type: 'string',
       requiresArg: true,
-      describe: `seconds between checks when no event arrives; the polling period with --no-file-monitoring [default: ${DEFAULT_SLEEP_INTERVAL}]`,
+      describe: withEnv('sleep-interval', `seconds between checks when no event arrives; the polling period with --no-file-monitoring [default: ${DEFAULT_SLEEP_INTERVAL}]`),
     })
     .option('file-monitoring', {
       type: 'boolean',
       default: true,
-      describe: 'wake on file system events; --no-file-monitoring polls every --sleep-interval instead',
+      describe: withEnv('file-monitoring', 'wake on file system events; --no-file-monitoring polls every --sleep-interval instead'),
     })
     .option('file-mode', {
       alias: 'mode',
       type: 'string',
       requiresArg: true,
-      describe: 'octal permission bits for every file and directory the bus creates, e.g. 0600 (directories also get x where r is set) [default: 0666/0777 less the umask]',
+      describe: withEnv('file-mode', 'octal permission bits for every file and directory the bus creates, e.g. 0600 (directories also get x where r is set) [default: 0666/0777 less the umask]'),
+    })
+    // Global rather than under status, so that `--json consumer` reads as a flag and a command.
+    .option('json', {
+      type: 'boolean',
+      default: false,
+      describe: 'status: print one JSON object (the BusStatus type of the library, documented in docs/status.md)',
+    })
+    .option('progress', {
+      type: 'boolean',
+      default: false,
+      describe: withEnv('progress', 'producer and consumer: report bytes, rate and chunks on stderr every --progress-interval, ' +
+        'in place on a terminal, one line each time otherwise, and a final line at the end'),
+    })
+    .option('progress-interval', {
+      type: 'string',
+      requiresArg: true,
+      describe: withEnv('progress-interval', `seconds between --progress reports; implies --progress [default: ${DEFAULT_PROGRESS_INTERVAL}]`),
     })
     .option('verbose', { alias: 'v', type: 'count', describe: 'log what filebus does to stderr (repeat for more)' })
     .version(version)
@@ -102,80 +144,176 @@ export function defineCli(argv: readonly string[], version: string): Argv {
     // A fixed width: asking process.stdout for its columns would turn fd 1
     // non-blocking, and a consumer writing to a slow pipe would then spin on EAGAIN.
     .wrap(100)
-    .epilogue('Exit status: 0 on success, 1 when the bus cannot be read or written, 2 for a bad command line or path.');
+    .epilogue(EPILOGUE);
 }
 
-export function parseArgs(argv: readonly string[], version: string): CliArgs {
-  rejectUnknownOptions(argv);
+/** The argument yargs' completion script passes; everything after it is a command line being typed. */
+const COMPLETION_FLAG = '--get-yargs-completions';
+
+/** A flag's value and what to call its source in an error: `--block-size` or `FILEBUS_BLOCK_SIZE`. */
+interface Sourced {
+  readonly text: string;
+  readonly label: string;
+}
+
+export function parseArgs(argv: readonly string[], version: string, env: NodeJS.ProcessEnv = process.env): CliArgs {
+  const given = scanFlags(argv);
   const parsed = defineCli(argv, version)
     .fail((message, error) => {
       throw new UsageError(message || error?.message || 'invalid command line');
     })
     .parseSync() as Record<string, unknown> & { _: (string | number)[] };
-  // Values first: `--block-size producer` is a missing number, not a missing command.
-  const blockSize = parseBlockSize(single(parsed, 'block-size'));
-  const sleepInterval = parseSleepInterval(single(parsed, 'sleep-interval'));
-  const filename = single(parsed, 'filename');
   const [command, ...extra] = parsed._.map(String);
-  if (command === undefined) throw new UsageError('a command is required: producer or consumer');
-  if (command !== 'producer' && command !== 'consumer' && command !== 'remove-consumer') {
-    throw new UsageError(`unknown command '${command}' (expected producer or consumer)`);
+  // Only a producer or consumer uses the transfer flags: other commands take
+  // nothing but FILEBUS_FILENAME from the environment.
+  const transfers = command === 'producer' || command === 'consumer';
+  const environment = readEnvironment(env);
+  /** A string option from the command line, else from its environment variable. */
+  const sourced = (option: string): Sourced | undefined => {
+    const text = single(parsed, option);
+    if (text !== undefined) return { text, label: `--${option}` };
+    const fromEnv = transfers || option === 'filename' ? environment.get(option) : undefined;
+    return fromEnv && { text: fromEnv.text, label: fromEnv.variable };
+  };
+  /** A boolean flag from the command line when given there (also as --no-X), else from the environment. */
+  const flag = (option: string, fallback: boolean): boolean => {
+    if (given.has(option)) return parsed[option] === true;
+    const fromEnv = transfers ? environment.get(option) : undefined;
+    return fromEnv ? isTrue(fromEnv) : fallback;
+  };
+  // Values first: `--block-size producer` is a missing number, not a missing command.
+  const blockSize = parseBlockSize(sourced('block-size'));
+  const sleepInterval = parseSleepInterval(sourced('sleep-interval'));
+  const fileMode = parseFileMode(sourced('file-mode'));
+  const progressIntervalMs = parseProgressInterval(sourced('progress-interval'));
+  const filename = sourced('filename')?.text;
+  if (command === undefined) throw new UsageError('a command is required: producer, consumer, status, remove-consumer or completion');
+  if (command !== 'producer' && command !== 'consumer' && command !== 'remove-consumer' && command !== 'status') {
+    throw new UsageError(`unknown command '${command}' (expected producer, consumer, status, remove-consumer or completion)`);
   }
   if (extra.length > 0) throw new UsageError(`unexpected argument '${extra[0]}' after ${command}`);
   if (filename === undefined || filename === '') throw new UsageError('--filename is required');
-  const backPressure = parsed['back-pressure'] === true || parsed['lossless'] === true;
-  const multicast = parsed['multicast'] === true || command === 'remove-consumer';
-  if (backPressure && multicast) throw new UsageError('--multicast and --back-pressure are different modes; choose one');
-  const window = single(parsed, 'window');
+  const { backPressure, multicast } = chooseMode(given, parsed, transfers ? environment : new Map());
+  const isMulticast = multicast || command === 'remove-consumer';
+  const window = single(parsed, 'window') ?? (isMulticast ? environmentWindow(sourced('window')) : undefined);
   const from = single(parsed, 'from');
   const name = single(parsed, 'name');
-  if (!multicast) {
+  if (!isMulticast) {
     const stray = [['window', window], ['from', from], ['name', name]].find(([, value]) => value !== undefined);
     if (stray) throw new UsageError(`--${stray[0]} applies only with --multicast`);
     if (parsed['retain'] === 'all') throw new UsageError('--retain applies only with --multicast');
   }
+  // --retain has a yargs default, so whether it was typed comes from the scan.
+  const retainFromEnv = !given.has('retain') && isMulticast && transfers ? environment.get('retain') : undefined;
+  const retain = retainFromEnv ? environmentRetain({ text: retainFromEnv.text, label: retainFromEnv.variable }) : parsed['retain'];
+  if (given.has('json') && command !== 'status' && parsed['json'] === true) throw new UsageError('--json applies only to status');
+  if (!transfers && (given.has('progress') || given.has('progress-interval'))) {
+    throw new UsageError('--progress applies only to producer and consumer');
+  }
+  // Asking for a report period on the command line asks for the reports.
+  const progress = transfers && (given.has('progress-interval') && !given.has('progress') ? true : flag('progress', false));
   return {
     command,
     filename,
-    mode: multicast ? 'multicast' : backPressure ? 'back-pressure' : 'lossy',
+    mode: isMulticast ? 'multicast' : backPressure ? 'back-pressure' : 'lossy',
     window,
-    retain: parsed['retain'] === 'all' ? 'all' : 'window',
+    retain: retain === 'all' && isMulticast ? 'all' : 'window',
     name,
     from,
-    fileMode: parseFileMode(single(parsed, 'file-mode')),
+    fileMode,
     blockSize,
     sleepInterval,
-    fileMonitoring: parsed['file-monitoring'] !== false,
+    fileMonitoring: flag('file-monitoring', true),
     verbosity: Number(parsed['verbose'] ?? 0),
     blockingRead: Boolean(parsed['blocking-read']),
+    json: parsed['json'] === true,
+    progress,
+    progressIntervalMs,
   };
+}
+
+/**
+ * The mode flags on the command line decide alone when any is there; the
+ * environment's only count when none is.
+ */
+function chooseMode(given: ReadonlySet<string>, parsed: Record<string, unknown>, environment: ReadonlyMap<string, FromEnvironment>): { backPressure: boolean; multicast: boolean } {
+  let backPressure: boolean;
+  let multicast: boolean;
+  if (given.has('back-pressure') || given.has('multicast')) {
+    backPressure = parsed['back-pressure'] === true || parsed['lossless'] === true;
+    multicast = parsed['multicast'] === true;
+    if (backPressure && multicast) throw new UsageError('--multicast and --back-pressure are different modes; choose one');
+  } else {
+    const bp = environment.get('back-pressure');
+    const mc = environment.get('multicast');
+    backPressure = bp !== undefined && isTrue(bp);
+    multicast = mc !== undefined && isTrue(mc);
+    if (backPressure && multicast) throw new UsageError(`${mc!.variable} and ${bp!.variable} select different modes; set one`);
+  }
+  return { backPressure, multicast };
+}
+
+function isTrue(value: FromEnvironment): boolean {
+  return environmentBoolean(value, (message) => new UsageError(message));
+}
+
+function environmentWindow(value: Sourced | undefined): string | undefined {
+  if (value === undefined) return undefined;
+  try {
+    parseWindow(value.text);
+  } catch {
+    throw new UsageError(`${value.label} must be a positive number of chunks (e.g. 256) or a size in bytes (e.g. 64MiB), got '${value.text}'`);
+  }
+  return value.text;
+}
+
+function environmentRetain(value: Sourced): string {
+  if (value.text !== 'window' && value.text !== 'all') throw new UsageError(`${value.label} must be window or all, got '${value.text}'`);
+  return value.text;
 }
 
 const KNOWN_OPTIONS = new Set([
   'filename', 'back-pressure', 'lossless', 'block-size', 'sleep-interval', 'file-monitoring', 'no-file-monitoring',
   'verbose', 'v', 'version', 'help', 'h', 'blocking-read', 'no-back-pressure', 'no-lossless', 'no-blocking-read',
   'multicast', 'no-multicast', 'window', 'retain', 'name', 'from', 'file-mode', 'mode',
+  'json', 'no-json', 'progress', 'no-progress', 'progress-interval',
 ]);
 
+/** Other spellings of a flag, by the name the rest of parseArgs knows it under. */
+const CANONICAL: Record<string, string> = { lossless: 'back-pressure', mode: 'file-mode', v: 'verbose', h: 'help' };
+
 /**
- * yargs would read `--bogus producer` as an option with a value and then
- * complain about a missing command; naming the unknown option is clearer.
+ * The flags on the command line, by canonical name (`--no-multicast` and
+ * `--lossless` count as given too), so the environment fills in only what
+ * is absent. Unknown flags are rejected here: yargs would read
+ * `--bogus producer` as an option with a value and then complain about a
+ * missing command; naming the unknown option is clearer. A command line
+ * being completed is not checked: it is still being typed.
  */
-function rejectUnknownOptions(argv: readonly string[]): void {
+function scanFlags(argv: readonly string[]): Set<string> {
+  const given = new Set<string>();
+  if (argv.includes(COMPLETION_FLAG)) return given;
+  const note = (name: string): void => {
+    const bare = name.startsWith('no-') && KNOWN_OPTIONS.has(name.slice(3)) ? name.slice(3) : name;
+    given.add(CANONICAL[bare] ?? bare);
+  };
   for (const token of argv) {
-    if (token === '--') return;
+    if (token === '--') break;
     if (!token.startsWith('-') || token === '-') continue;
     if (token.startsWith('--')) {
       const name = token.slice(2).split('=')[0]!;
       if (!KNOWN_OPTIONS.has(name)) throw new UsageError(`unknown option '--${name}'`);
+      note(name);
     } else if (/^-[0-9.]/.test(token)) {
       continue; // a negative number, e.g. --sleep-interval -1: judged as a value later
     } else {
       for (const letter of token.slice(1)) {
         if (!KNOWN_OPTIONS.has(letter)) throw new UsageError(`unknown option '-${letter}'`);
+        note(letter);
       }
     }
   }
+  return given;
 }
 
 /** A string option given at most once (yargs makes an array of repeats). */
@@ -186,23 +324,37 @@ function single(parsed: Record<string, unknown>, name: string): string | undefin
   return String(value);
 }
 
-function parseFileMode(text: string | undefined): number | undefined {
-  if (text === undefined) return undefined;
-  if (!/^0?[0-7]{3}$/.test(text.trim())) throw new UsageError(`--file-mode must be octal permission bits such as 0600 or 644, got '${text}'`);
+function parseFileMode(value: Sourced | undefined): number | undefined {
+  if (value === undefined) return undefined;
+  const { text, label } = value;
+  if (!/^0?[0-7]{3}$/.test(text.trim())) throw new UsageError(`${label} must be octal permission bits such as 0600 or 644, got '${text}'`);
   return parseInt(text.trim(), 8);
 }
 
-function parseBlockSize(text: string | undefined): number {
-  if (text === undefined) return DEFAULT_BLOCK_SIZE;
-  const value = /^\s*\d+\s*$/.test(text) ? Number(text) : NaN;
-  if (!Number.isSafeInteger(value) || value <= 0) throw new UsageError(`--block-size must be a positive integer, got '${text}'`);
-  return value;
+function parseBlockSize(value: Sourced | undefined): number {
+  if (value === undefined) return DEFAULT_BLOCK_SIZE;
+  const { text, label } = value;
+  const number = /^\s*\d+\s*$/.test(text) ? Number(text) : NaN;
+  if (!Number.isSafeInteger(number) || number <= 0) throw new UsageError(`${label} must be a positive integer, got '${text}'`);
+  return number;
 }
 
-function parseSleepInterval(text: string | undefined): number {
-  if (text === undefined) return DEFAULT_SLEEP_INTERVAL;
-  const value = /^\s*[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?\s*$/.test(text) ? Number(text) : NaN;
-  if (!Number.isFinite(value)) throw new UsageError(`--sleep-interval must be a number of seconds, got '${text}'`);
-  if (value < 0) throw new UsageError(`--sleep-interval must not be negative, got '${text}'`);
-  return value;
+function parseSeconds(value: Sourced): number {
+  const { text, label } = value;
+  const number = /^\s*[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?\s*$/.test(text) ? Number(text) : NaN;
+  if (!Number.isFinite(number)) throw new UsageError(`${label} must be a number of seconds, got '${text}'`);
+  if (number < 0) throw new UsageError(`${label} must not be negative, got '${text}'`);
+  return number;
+}
+
+function parseSleepInterval(value: Sourced | undefined): number {
+  return value === undefined ? DEFAULT_SLEEP_INTERVAL : parseSeconds(value);
+}
+
+function parseProgressInterval(value: Sourced | undefined): number {
+  if (value === undefined) return DEFAULT_PROGRESS_INTERVAL * 1000;
+  const seconds = parseSeconds(value);
+  // Below a millisecond a timer cannot keep up anyway; zero would spin.
+  if (seconds < 0.001) throw new UsageError(`${value.label} must be at least 0.001 seconds, got '${value.text}'`);
+  return seconds * 1000;
 }

@@ -3,7 +3,10 @@ import { Consumer } from '../streams/consumer.js';
 import { Producer, type TransferStats } from '../streams/producer.js';
 import { checkStartPosition, type BusOptions } from '../options.js';
 import { removeConsumer } from '../streams/remove-consumer.js';
+import { busStatus } from '../status/bus-status.js';
 import type { CliArgs } from './parse-args.js';
+import { ProgressReporter, type ProgressSource } from './progress.js';
+import { formatStatus } from './status-report.js';
 import { writeAll } from './write-output.js';
 import { feedStandardInput } from './read-input.js';
 
@@ -27,8 +30,26 @@ export async function runProducer(args: CliArgs, signal: AbortSignal): Promise<v
   const log = logger(args, 'producer');
   log(1, `${args.mode} producer on ${args.filename}`);
   producer.on('chunk', (stats: TransferStats) => log(2, `published chunk ${stats.chunks} (${stats.bytes} bytes so far)`));
-  await feedStandardInput(producer, args.blockSize);
+  await withProgress(args, 'producer', producer, () => feedStandardInput(producer, args.blockSize));
   log(1, `done: ${producer.stats.chunks} chunks, ${producer.stats.bytes} bytes`);
+}
+
+/** Runs `transfer` with --progress reports on stderr when asked for, ending with a final line however it ends. */
+async function withProgress(args: CliArgs, role: string, source: ProgressSource, transfer: () => Promise<void>): Promise<void> {
+  if (!args.progress) return transfer();
+  const reporter = new ProgressReporter(source, {
+    role,
+    intervalMs: args.progressIntervalMs,
+    terminal: process.stderr.isTTY === true,
+    write: (text) => process.stderr.write(text),
+  });
+  let outcome: 'done' | 'stopped' = 'stopped';
+  try {
+    await transfer();
+    outcome = 'done';
+  } finally {
+    reporter.stop(outcome);
+  }
 }
 
 /** `-v` lines on stderr: level 1 for start and end, 2 for every chunk. */
@@ -55,11 +76,20 @@ export async function runConsumer(args: CliArgs, signal: AbortSignal): Promise<v
   });
   const log = logger(args, 'consumer');
   log(1, `${args.mode} consumer on ${args.filename}`);
-  for await (const chunk of consumer) {
-    await writeAll(1, chunk);
-    log(2, `emitted chunk ${consumer.stats.chunks} (${chunk.length} bytes)`);
-  }
+  await withProgress(args, 'consumer', consumer, async () => {
+    for await (const chunk of consumer) {
+      await writeAll(1, chunk);
+      log(2, `emitted chunk ${consumer.stats.chunks} (${chunk.length} bytes)`);
+    }
+  });
   log(1, `done: ${consumer.stats.chunks} chunks, ${consumer.stats.bytes} bytes`);
+}
+
+/** The bus's state on stdout, as text or as one JSON object; never changes the bus. */
+export async function runStatus(args: CliArgs): Promise<void> {
+  const status = await busStatus(args.filename);
+  const text = args.json ? `${JSON.stringify(status, null, 2)}\n` : formatStatus(status);
+  await writeAll(1, Buffer.from(text));
 }
 
 /** Forgets a named multicast consumer, so its position no longer holds retention. */

@@ -4,7 +4,7 @@ import { errnoCode, ioError } from '../errors.js';
 import type { ChangeWatcher } from '../watch/change-watcher.js';
 import { removeQuietly, writeNewFile } from '../wire/chunk-file.js';
 import { scanCursors } from '../wire/cursor-file.js';
-import { ProducerRegistration } from '../wire/producer-registry.js';
+import type { ProducerRegistration } from '../wire/producer-registry.js';
 import { tempPath } from '../wire/paths.js';
 import {
   checksum, consumersDir, ensureMulticastDirs, listSegments, removeSegment, segmentName, segmentSize, segmentsDir,
@@ -56,12 +56,13 @@ export class MulticastPublisher implements Publisher {
   #cursorWatcher: ChangeWatcher | undefined;
   readonly #registration: ProducerRegistration;
 
-  constructor(bus: Bus) {
+  /** `registration`: this producer's, made by createPublisher; this publisher closes it when it finishes. */
+  constructor(bus: Bus, registration: ProducerRegistration) {
     this.#bus = bus;
     ensureMulticastDirs(bus.paths, bus.options.fileMode);
     this.#segments = segmentsDir(bus.paths);
     this.#consumers = consumersDir(bus.paths);
-    this.#registration = ProducerRegistration.create(bus.paths, bus.options.fileMode);
+    this.#registration = registration;
   }
 
   /** Chunks that go out under one hold of the lock. */

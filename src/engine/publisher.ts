@@ -5,6 +5,7 @@ import { tempPath } from '../wire/paths.js';
 import type { ChangeWatcher } from '../watch/change-watcher.js';
 import { MulticastPublisher } from './multicast-publisher.js';
 import type { Bus } from './open-bus.js';
+import { RegisteredPublisher, registerProducer } from './registered-publisher.js';
 
 /** Publishes chunks onto a bus in one mode. */
 export interface Publisher {
@@ -22,11 +23,17 @@ export interface Publisher {
   close(): void;
 }
 
+/** The publisher for the bus's mode, registered in FILE.producers/ (see registered-publisher.ts). */
 export function createPublisher(bus: Bus): Publisher {
-  switch (bus.options.mode) {
-    case 'lossy': return new LossyPublisher(bus);
-    case 'back-pressure': return new BackPressurePublisher(bus);
-    case 'multicast': return new MulticastPublisher(bus);
+  const registration = registerProducer(bus);
+  try {
+    const inner = bus.options.mode === 'lossy' ? new LossyPublisher(bus)
+      : bus.options.mode === 'back-pressure' ? new BackPressurePublisher(bus)
+        : new MulticastPublisher(bus, registration!);
+    return new RegisteredPublisher(inner, registration);
+  } catch (error) {
+    registration?.close();
+    throw error;
   }
 }
 

@@ -196,7 +196,7 @@ export function scanCursors(dir: string, sweep: boolean): CursorState[] {
     const file = path.join(dir, fileName);
     let fd: number;
     try {
-      fd = fs.openSync(file, fs.constants.O_RDONLY | fs.constants.O_NOFOLLOW);
+      fd = fs.openSync(file, fs.constants.O_RDONLY | fs.constants.O_NOFOLLOW | fs.constants.O_NONBLOCK);
     } catch (error) {
       if (errnoCode(error) === 'ENOENT') continue;
       throw ioError('open cursor', file, error);

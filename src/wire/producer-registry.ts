@@ -1,52 +1,139 @@
 import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
+import { crc32 } from 'node:zlib';
 import { FilebusError, errnoCode, ioError } from '../errors.js';
 import { tryFlock } from '../lock/flock.js';
+import { BUS_MODES, type BusMode } from '../options.js';
 import { HOST, type BusPaths } from './paths.js';
 import { createDirectory, createFile, type FileMode } from '../util/permissions.js';
 
 /**
- * Multicast producers announce themselves in `FILE.producers/`: one empty
- * file each, `HOST.PID.HEX.producer`, exclusively flocked while the
- * producer runs. A stream ends when its last producer finishes, so a
- * finishing producer that sees another live one leaves the end marker to it.
+ * Producers announce themselves in `FILE.producers/`: one file each,
+ * `HOST.PID.HEX.producer`, exclusively flocked while the producer runs and
+ * holding one record line (below). A multicast stream ends when its last
+ * producer finishes, so a finishing producer that sees another live one
+ * leaves the end marker to it; in every mode the records let `status` tell
+ * the mode, whether a producer runs, and how far it got.
+ *
+ * A registration is written and flocked under a hidden temporary name and
+ * only then renamed into place, so a `.producer` file whose flock can be
+ * taken always belongs to a producer that is gone.
  */
 export function producersDir(paths: BusPaths): string {
   return `${paths.file}.producers`;
 }
 
 const SUFFIX = '.producer';
+/** Creating a registration retries this often when a leaving producer removed the directory meanwhile. */
+const CREATE_ATTEMPTS = 4;
+
+/** What a producer's registration file says about it. */
+export interface ProducerRecord {
+  readonly mode: BusMode;
+  readonly host: string;
+  readonly pid: number;
+  /** When the producer started, in milliseconds since the epoch. */
+  readonly started: number;
+  /** Chunks and bytes published so far, as of the last rewrite (at most about a second old). */
+  readonly chunks: number;
+  readonly bytes: number;
+  /** When the last chunk was published (ms since the epoch), or null before the first. */
+  readonly last: number | null;
+}
+
+/** The progress part of a record, which the producer rewrites. */
+export type ProducerProgress = Pick<ProducerRecord, 'chunks' | 'bytes' | 'last'>;
+
+/**
+ * One line: the record as JSON, a space, the CRC-32 of the JSON as 8 hex
+ * digits, a newline. Rewritten in place from offset 0; a record never gets
+ * shorter (its numbers only grow), and readers stop at the first newline.
+ */
+function encode(record: ProducerRecord): Buffer {
+  const json = JSON.stringify(record);
+  return Buffer.from(`${json} ${(crc32(json) >>> 0).toString(16).padStart(8, '0')}\n`);
+}
+
+function decode(data: Buffer): ProducerRecord | undefined {
+  const text = data.toString('utf8');
+  const end = text.indexOf('\n');
+  const match = /^(\{.*\}) ([0-9a-f]{8})$/.exec(end < 0 ? '' : text.slice(0, end));
+  if (!match || (crc32(match[1]!) >>> 0) !== parseInt(match[2]!, 16)) return undefined;
+  let value: unknown;
+  try {
+    value = JSON.parse(match[1]!);
+  } catch {
+    return undefined;
+  }
+  return isRecord(value) ? value : undefined;
+}
+
+function isRecord(value: unknown): value is ProducerRecord {
+  if (typeof value !== 'object' || value === null) return false;
+  const r = value as Record<string, unknown>;
+  const count = (v: unknown): boolean => typeof v === 'number' && Number.isSafeInteger(v) && v >= 0;
+  return BUS_MODES.includes(r['mode'] as BusMode) && typeof r['host'] === 'string' && count(r['pid'])
+    && count(r['started']) && count(r['chunks']) && count(r['bytes']) && (r['last'] === null || count(r['last']));
+}
 
 export class ProducerRegistration {
   readonly #dir: string;
   readonly #name: string;
+  readonly #removeDirWhenLast: boolean;
+  #record: ProducerRecord;
   #fd: number;
 
-  private constructor(dir: string, name: string, fd: number) {
+  private constructor(dir: string, name: string, fd: number, record: ProducerRecord, removeDirWhenLast: boolean) {
     this.#dir = dir;
     this.#name = name;
     this.#fd = fd;
+    this.#record = record;
+    this.#removeDirWhenLast = removeDirWhenLast;
   }
 
-  static create(paths: BusPaths, mode: FileMode): ProducerRegistration {
+  /**
+   * Registers this process as a producer of the bus, and removes the
+   * registrations of producers that are gone. `removeDirWhenLast`: the last
+   * registration to close removes `FILE.producers/` too, so a bus in the
+   * reference's modes is left as the reference would leave it.
+   */
+  static create(paths: BusPaths, fileMode: FileMode, busMode: BusMode, options: { removeDirWhenLast: boolean }): ProducerRegistration {
     const dir = producersDir(paths);
-    try {
-      createDirectory(dir, mode);
-    } catch (error) {
-      if (errnoCode(error) !== 'EEXIST') throw ioError('create directory', dir, error);
-    }
-    if (!fs.lstatSync(dir).isDirectory()) throw new FilebusError('ERR_FILEBUS_BAD_PATH', `${dir} is not a directory`, { path: dir });
     const name = `${HOST}.${process.pid}.${randomBytes(4).toString('hex')}${SUFFIX}`;
-    const file = path.join(dir, name);
-    let fd: number;
-    try {
-      fd = createFile(file, fs.constants.O_RDWR | fs.constants.O_EXCL | fs.constants.O_NOFOLLOW, mode);
-    } catch (error) {
-      throw ioError('register producer', file, error);
+    const record: ProducerRecord = { mode: busMode, host: HOST, pid: process.pid, started: Date.now(), chunks: 0, bytes: 0, last: null };
+    for (let attempt = 1; ; attempt++) {
+      ensureDirectory(dir, fileMode);
+      const temp = path.join(dir, `.${name}.new`);
+      let fd: number;
+      try {
+        fd = createFile(temp, fs.constants.O_RDWR | fs.constants.O_EXCL | fs.constants.O_NOFOLLOW, fileMode);
+      } catch (error) {
+        if (errnoCode(error) === 'ENOENT' && attempt < CREATE_ATTEMPTS) continue;
+        throw ioError('register producer', temp, error);
+      }
+      const registration = new ProducerRegistration(dir, name, fd, record, options.removeDirWhenLast);
+      try {
+        tryFlock(fd, 'exclusive', temp);
+        registration.#write();
+        fs.renameSync(temp, path.join(dir, name));
+      } catch (error) {
+        fs.rmSync(temp, { force: true });
+        fs.closeSync(fd);
+        throw error instanceof FilebusError ? error : ioError('register producer', temp, error);
+      }
+      registration.#sweep();
+      return registration;
     }
-    tryFlock(fd, 'exclusive', file);
-    return new ProducerRegistration(dir, name, fd);
+  }
+
+  /** Rewrites the record's progress. A failure is ignored: the record only informs `status`. */
+  update(progress: ProducerProgress): void {
+    if (this.#fd < 0) return;
+    this.#record = { ...this.#record, ...progress };
+    try {
+      this.#write();
+    } catch { /* a full disk must not stop the stream over a status line */ }
   }
 
   /**
@@ -54,24 +141,7 @@ export class ProducerRegistration {
    * producers that died are removed on the way. Call under the bus lock.
    */
   othersRunning(): boolean {
-    let others = false;
-    for (const name of fs.readdirSync(this.#dir)) {
-      if (!name.endsWith(SUFFIX) || name === this.#name) continue;
-      const file = path.join(this.#dir, name);
-      let fd: number;
-      try {
-        fd = fs.openSync(file, fs.constants.O_RDONLY | fs.constants.O_NOFOLLOW);
-      } catch {
-        continue;
-      }
-      try {
-        if (tryFlock(fd, 'shared', file)) fs.rmSync(file, { force: true });
-        else others = true;
-      } finally {
-        fs.closeSync(fd);
-      }
-    }
-    return others;
+    return this.#sweep();
   }
 
   close(): void {
@@ -79,5 +149,106 @@ export class ProducerRegistration {
     fs.rmSync(path.join(this.#dir, this.#name), { force: true });
     fs.closeSync(this.#fd);
     this.#fd = -1;
+    if (this.#removeDirWhenLast) {
+      // Fails harmlessly while another producer is registered; one creating
+      // its registration right now finds the directory gone and makes it again.
+      try { fs.rmdirSync(this.#dir); } catch { /* not empty, or gone already */ }
+    }
   }
+
+  /** Removes dead producers' registrations; returns whether another producer is live. */
+  #sweep(): boolean {
+    let others = false;
+    for (const entry of inspectRegistrations(this.#dir)) {
+      if (entry.fileName === this.#name) continue;
+      if (entry.live) others = true;
+      else {
+        try { fs.rmSync(path.join(this.#dir, entry.fileName), { force: true }); } catch { /* another user's: it stays, dead */ }
+      }
+    }
+    return others;
+  }
+
+  #write(): void {
+    const data = encode(this.#record);
+    fs.writeSync(this.#fd, data, 0, data.length, 0);
+  }
+}
+
+function ensureDirectory(dir: string, mode: FileMode): void {
+  try {
+    createDirectory(dir, mode);
+  } catch (error) {
+    if (errnoCode(error) !== 'EEXIST') throw ioError('create directory', dir, error);
+  }
+  let st: fs.Stats;
+  try {
+    st = fs.lstatSync(dir);
+  } catch (error) {
+    throw ioError('create directory', dir, error);
+  }
+  if (!st.isDirectory()) throw new FilebusError('ERR_FILEBUS_BAD_PATH', `${dir} is not a directory`, { path: dir });
+}
+
+/** One registration as seen from outside: whether its producer runs, and its record. */
+export interface ProducerState {
+  readonly fileName: string;
+  readonly live: boolean;
+  /** Undefined for a registration without a readable record (an older filebus wrote empty ones). */
+  readonly record: ProducerRecord | undefined;
+}
+
+/**
+ * Reads every registration in `dir` without changing anything: each is
+ * opened read-only and tried with a non-blocking shared flock, which is
+ * dropped at once by closing the descriptor.
+ */
+export function inspectRegistrations(dir: string): ProducerState[] {
+  let names: string[];
+  try {
+    names = fs.readdirSync(dir);
+  } catch (error) {
+    const code = errnoCode(error);
+    if (code === 'ENOENT') return [];
+    if (code === 'ENOTDIR') throw new FilebusError('ERR_FILEBUS_BAD_PATH', `${dir} is not a directory`, { path: dir, cause: error });
+    throw ioError('list', dir, error);
+  }
+  const states: ProducerState[] = [];
+  for (const fileName of names.sort()) {
+    if (!fileName.endsWith(SUFFIX) || fileName.startsWith('.')) continue;
+    const file = path.join(dir, fileName);
+    let fd: number;
+    try {
+      // O_NONBLOCK: a named pipe planted here must not hang whoever looks.
+      fd = fs.openSync(file, fs.constants.O_RDONLY | fs.constants.O_NOFOLLOW | fs.constants.O_NONBLOCK);
+    } catch {
+      continue; // gone meanwhile, or not ours to read
+    }
+    try {
+      if (!fs.fstatSync(fd).isFile()) continue;
+      const live = !tryFlock(fd, 'shared', file);
+      states.push({ fileName, live, record: readRecord(fd) });
+    } finally {
+      fs.closeSync(fd);
+    }
+  }
+  return states;
+}
+
+function readRecord(fd: number): ProducerRecord | undefined {
+  // A read racing the owner's rewrite can see a torn record; the checksum
+  // catches it and another look finds the finished one.
+  for (let attempt = 0; attempt < 3; attempt++) {
+    const buffer = Buffer.alloc(1024);
+    let n: number;
+    try {
+      n = fs.readSync(fd, buffer, 0, buffer.length, 0);
+    } catch {
+      return undefined;
+    }
+    if (n === 0) return undefined;
+    const record = decode(buffer.subarray(0, n));
+    if (record) return record;
+  }
+  return undefined;
 }

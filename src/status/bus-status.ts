@@ -1,0 +1,273 @@
+import fs from 'node:fs';
+import path from 'node:path';
+import { FilebusError, errnoCode, ioError } from '../errors.js';
+import type { BusMode } from '../options.js';
+import { isAnonymous, scanCursors } from '../wire/cursor-file.js';
+import { busPaths, type BusPaths } from '../wire/paths.js';
+import { inspectRegistrations, producersDir, type ProducerState } from '../wire/producer-registry.js';
+import { consumersDir, listSegments, segmentsDir } from '../wire/segments.js';
+import { lockHeld, lockStrategyOf, type LockStrategyName } from './lock-strategy.js';
+
+export type { LockStrategyName } from './lock-strategy.js';
+
+/**
+ * The mode a bus is in, as far as its files tell. Lossy and back-pressure
+ * buses look the same on disk; filebus producers say which in their
+ * registration, reference producers do not register:
+ * `'lossy or back-pressure'` is such a bus with no filebus producer's
+ * record, `'unknown'` one whose records disagree or that has none of the
+ * files that would tell.
+ */
+export type BusStatusMode = BusMode | 'lossy or back-pressure' | 'unknown';
+
+/** A registered filebus producer (FILE.producers/). */
+export interface ProducerStatus {
+  readonly host: string;
+  readonly pid: number;
+  /** False for a producer that died without unregistering (killed). */
+  readonly alive: boolean;
+  /** The mode it publishes in; null when its registration holds no record (an older filebus). */
+  readonly mode: BusMode | null;
+  /** ISO 8601 times; null when unknown (or, for lastChunkAt, before its first chunk). */
+  readonly startedAt: string | null;
+  readonly lastChunkAt: string | null;
+  /** Chunks and bytes it had published when it last rewrote its record (at most about a second ago). */
+  readonly chunks: number | null;
+  readonly bytes: number | null;
+}
+
+/** A registered multicast consumer (FILE.consumers/ID.cursor). */
+export interface ConsumerStatus {
+  /** The cursor's id: the consumer's name, or `~HOST.PID.HEX` for an anonymous consumer. */
+  readonly id: string;
+  /** The name of a named consumer; null for an anonymous one. */
+  readonly name: string | null;
+  /** Whether the consumer runs (it holds the flock on its cursor). */
+  readonly alive: boolean;
+  /** The next segment number it will emit: it has delivered every segment before it. */
+  readonly position: number;
+  /** Segments published that it has not delivered yet (the end marker counts), and their bytes. */
+  readonly lagChunks: number;
+  readonly lagBytes: number;
+}
+
+/** The newest chunk on the bus. */
+export interface NewestChunkStatus {
+  /**
+   * Multicast: its segment number. Other modes number nothing on disk: the
+   * chunks published so far by the live filebus producers (null without one).
+   */
+  readonly number: number | null;
+  /** Its size; null when it is no longer on disk (back-pressure: already taken). */
+  readonly bytes: number | null;
+  /** When it was published (ISO 8601), and how long ago in seconds. */
+  readonly at: string | null;
+  readonly ageSeconds: number | null;
+  /** It is an end-of-stream marker (an empty segment, or an empty FILE in back-pressure mode). */
+  readonly endOfStream: boolean;
+}
+
+/** What `filebus status --json` prints and `busStatus()` returns. Fields are only ever added. */
+export interface BusStatus {
+  /** The version of this shape: 1. */
+  readonly version: 1;
+  /** FILE, as an absolute path. */
+  readonly filename: string;
+  /** When the bus was inspected (ISO 8601). */
+  readonly checkedAt: string;
+  readonly mode: BusStatusMode;
+  /** How writers exclude each other, and whether the lock is held at this instant (null: cannot tell). */
+  readonly lock: { readonly strategy: LockStrategyName; readonly held: boolean | null };
+  /**
+   * Whether a producer runs: true when a registered filebus producer is
+   * alive; false on a multicast bus without one; null on a lossy or
+   * back-pressure bus without one, where a reference producer (which does
+   * not register) could still be running.
+   */
+  readonly producerLive: boolean | null;
+  /** Registered producers, alive or left behind by a killed one. */
+  readonly producers: readonly ProducerStatus[];
+  /** Null when the bus holds no chunk and no producer has reported one. */
+  readonly newestChunk: NewestChunkStatus | null;
+  /**
+   * What the bus keeps on disk: multicast segments (oldest and newest
+   * number), or FILE in the other modes (one chunk or none; oldest and newest null).
+   */
+  readonly retained: { readonly chunks: number; readonly bytes: number; readonly oldest: number | null; readonly newest: number | null };
+  /** Multicast consumers, sorted by id; empty in the other modes. */
+  readonly consumers: readonly ConsumerStatus[];
+}
+
+interface SegmentOnDisk {
+  readonly seq: number;
+  readonly crc: number;
+  readonly size: number;
+  readonly mtimeMs: number;
+}
+
+/**
+ * Reports the state of the bus at `filename` without changing anything on
+ * disk: no file, directory, cursor or lock file is created or removed, and
+ * the only locks taken are non-blocking try-locks released at once.
+ * Rejects with ERR_FILEBUS_NOT_FOUND when there is no bus there.
+ */
+export async function busStatus(filename: string): Promise<BusStatus> {
+  if (typeof filename !== 'string' || filename === '' || filename.includes('\0')) {
+    throw new FilebusError('ERR_FILEBUS_INVALID_OPTION', `--filename must be a non-empty path, got ${JSON.stringify(filename)}`);
+  }
+  const paths = busPaths(filename);
+  const file = checkBusExists(paths);
+  const now = Date.now();
+  const registrations = inspectRegistrations(producersDir(paths));
+  const segmentDir = segmentsDir(paths);
+  const multicast = kindOf(segmentDir) === 'directory' || kindOf(consumersDir(paths)) === 'directory';
+  const mode = modeOf(multicast, registrations, file !== undefined || kindOf(paths.lock) !== undefined);
+  const live = registrations.filter((r) => r.live);
+  const strategy = lockStrategyOf(paths);
+  const held = lockHeld(paths, strategy);
+  const base = {
+    version: 1 as const,
+    filename: paths.file,
+    checkedAt: new Date(now).toISOString(),
+    mode,
+    lock: { strategy, held: held ?? null },
+    producerLive: live.length > 0 ? true : mode === 'multicast' ? false : null,
+    producers: registrations.map(producerStatus),
+  };
+  if (!multicast) {
+    const published = live.some((r) => r.record) ? live.reduce((sum, r) => sum + (r.record?.chunks ?? 0), 0) : null;
+    const lastReported = Math.max(-1, ...live.map((r) => r.record?.last ?? -1));
+    const newestChunk = file ? chunk(published, file.size, file.mtimeMs, now, file.size === 0 && mode !== 'lossy')
+      : lastReported >= 0 ? chunk(published, null, lastReported, now, false) : null;
+    return {
+      ...base,
+      newestChunk,
+      retained: { chunks: file ? 1 : 0, bytes: file?.size ?? 0, oldest: null, newest: null },
+      consumers: [],
+    };
+  }
+  const segments = segmentsOnDisk(segmentDir);
+  const newest = segments.at(-1);
+  return {
+    ...base,
+    newestChunk: newest ? chunk(newest.seq, newest.size, newest.mtimeMs, now, newest.crc === 0 && newest.size === 0) : null,
+    retained: {
+      chunks: segments.length,
+      bytes: segments.reduce((sum, s) => sum + s.size, 0),
+      oldest: segments[0]?.seq ?? null,
+      newest: newest?.seq ?? null,
+    },
+    consumers: scanCursors(consumersDir(paths), false)
+      .sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0))
+      .map((cursor) => {
+        const unread = segments.filter((s) => s.seq >= cursor.position);
+        return {
+          id: cursor.id,
+          name: isAnonymous(cursor.id) ? null : cursor.id,
+          alive: cursor.live,
+          position: cursor.position,
+          lagChunks: newest ? Math.max(0, newest.seq - cursor.position + 1) : 0,
+          lagBytes: unread.reduce((sum, s) => sum + s.size, 0),
+        };
+      }),
+  };
+}
+
+type Kind = 'file' | 'directory' | 'other';
+
+function kindOf(target: string): Kind | undefined {
+  try {
+    const st = fs.lstatSync(target);
+    return st.isFile() ? 'file' : st.isDirectory() ? 'directory' : 'other';
+  } catch (error) {
+    const code = errnoCode(error);
+    if (code === 'ENOENT' || code === 'ENOTDIR') return undefined;
+    throw ioError('inspect', target, error);
+  }
+}
+
+/**
+ * The same path checks as the producer and consumer make, minus creating
+ * anything; returns FILE's stat when it exists.
+ */
+function checkBusExists(paths: BusPaths): fs.Stats | undefined {
+  let dir: fs.Stats;
+  try {
+    dir = fs.statSync(paths.dir);
+  } catch (error) {
+    const code = errnoCode(error);
+    if (code !== 'ENOENT' && code !== 'ENOTDIR') throw ioError('inspect', paths.dir, error);
+    throw new FilebusError('ERR_FILEBUS_NOT_FOUND', `no bus at ${paths.file}: ${paths.dir} does not exist`, { path: paths.file });
+  }
+  if (!dir.isDirectory()) throw new FilebusError('ERR_FILEBUS_DIRECTORY', `${paths.dir} is not a directory`, { path: paths.dir });
+  let file: fs.Stats | undefined;
+  try {
+    file = fs.statSync(paths.file);
+  } catch (error) {
+    if (errnoCode(error) !== 'ENOENT') throw ioError('inspect', paths.file, error);
+  }
+  if (file?.isDirectory()) throw new FilebusError('ERR_FILEBUS_BAD_PATH', `${paths.file} is a directory, not a bus file`, { path: paths.file });
+  if (file && !file.isFile()) throw new FilebusError('ERR_FILEBUS_BAD_PATH', `${paths.file} is not a regular file`, { path: paths.file });
+  const lockKind = kindOf(paths.lock);
+  if (lockKind !== undefined && lockKind !== 'file') {
+    throw new FilebusError('ERR_FILEBUS_BAD_PATH', `${paths.lock} is not a regular file, not the bus's lock file`, { path: paths.lock });
+  }
+  const others = [segmentsDir(paths), consumersDir(paths), producersDir(paths)].some((p) => kindOf(p) !== undefined);
+  if (!file && lockKind === undefined && !others) {
+    throw new FilebusError('ERR_FILEBUS_NOT_FOUND', `no bus at ${paths.file}`, { path: paths.file });
+  }
+  return file;
+}
+
+function modeOf(multicast: boolean, registrations: readonly ProducerState[], hasFile: boolean): BusStatusMode {
+  if (multicast) return 'multicast';
+  // Live producers say what they publish; failing those, what the last ones did.
+  for (const group of [registrations.filter((r) => r.live), registrations]) {
+    const modes = new Set(group.flatMap((r) => (r.record ? [r.record.mode] : [])));
+    if (modes.size === 1) return [...modes][0]!;
+    if (modes.size > 1) return 'unknown';
+  }
+  return hasFile ? 'lossy or back-pressure' : 'unknown';
+}
+
+function producerStatus(state: ProducerState): ProducerStatus {
+  const r = state.record;
+  // Registrations are named HOST.PID.HEX.producer: an empty (older) one still tells who.
+  const [host = '', pid = '0'] = state.fileName.split('.');
+  return {
+    host: r?.host ?? host,
+    pid: r?.pid ?? Number(pid),
+    alive: state.live,
+    mode: r?.mode ?? null,
+    startedAt: r ? new Date(r.started).toISOString() : null,
+    lastChunkAt: r?.last != null ? new Date(r.last).toISOString() : null,
+    chunks: r?.chunks ?? null,
+    bytes: r?.bytes ?? null,
+  };
+}
+
+function chunk(number: number | null, bytes: number | null, atMs: number, now: number, endOfStream: boolean): NewestChunkStatus {
+  return {
+    number,
+    bytes,
+    at: new Date(atMs).toISOString(),
+    // Clocks of other hosts may run ahead: never a negative age.
+    ageSeconds: Math.max(0, Math.round(now - atMs)) / 1000,
+    endOfStream,
+  };
+}
+
+function segmentsOnDisk(dir: string): SegmentOnDisk[] {
+  const found: SegmentOnDisk[] = [];
+  for (const ref of listSegments(dir)) {
+    let st: fs.Stats;
+    try {
+      st = fs.lstatSync(path.join(dir, ref.name));
+    } catch (error) {
+      if (errnoCode(error) === 'ENOENT') continue; // deleted by retention meanwhile
+      throw ioError('inspect segment', path.join(dir, ref.name), error);
+    }
+    found.push({ seq: ref.seq, crc: ref.crc, size: st.size, mtimeMs: st.mtimeMs });
+  }
+  return found;
+}
