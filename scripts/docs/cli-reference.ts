@@ -75,12 +75,19 @@ async function helpOf(argv: readonly string[], version: string): Promise<string>
 }
 
 function listCommands(help: string): Command[] {
-  const section = sectionOf(help, 'Commands:');
-  return section.map((line) => {
+  const commands: Command[] = [];
+  for (const line of sectionOf(help, 'Commands:')) {
     const match = /^\s+filebus (\S+(?: [<[][^\s>\]]+[>\]])*)\s{2,}(.*)$/.exec(line);
+    const previous = commands.at(-1);
+    // A long description wraps onto indented lines of its own.
+    if (!match && previous && /^\s{4,}\S/.test(line)) {
+      commands[commands.length - 1] = { ...previous, description: `${previous.description} ${line.trim()}` };
+      continue;
+    }
     if (!match) throw new Error(`cannot read the command line '${line}' in the top-level help`);
-    return { usage: match[1]!, name: match[1]!.split(' ')[0]!, description: match[2]!.trim() };
-  });
+    commands.push({ usage: match[1]!, name: match[1]!.split(' ')[0]!, description: match[2]!.trim() });
+  }
+  return commands;
 }
 
 /** The lines of a help section, from its title to the next blank line. */
