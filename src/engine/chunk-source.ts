@@ -1,7 +1,8 @@
 import { ioError, errnoCode } from '../errors.js';
 import fs from 'node:fs';
-import { closeQuietly, fileExists, openChunk, readChunk, sameChunk, type ChunkIdentity } from '../wire/chunk-file.js';
+import { closeQuietly, fileExists, openChunk, readChunk } from '../wire/chunk-file.js';
 import { joinMulticast, multicastChunks, type ConsumerPosition, type MulticastJoin } from './multicast-source.js';
+import { lossyChunks } from './lossy-source.js';
 import type { Bus } from './open-bus.js';
 import { freshReadBuffer, type ReadBuffer } from '../util/read-buffer.js';
 
@@ -27,38 +28,6 @@ export async function openChunkSource(bus: Bus, options: SourceOptions): Promise
     case 'lossy': return lossyChunks(bus, options.readBuffer ?? freshReadBuffer);
     case 'back-pressure': return backPressureChunks(bus, options.readBuffer ?? freshReadBuffer);
     case 'multicast': return multicastChunks(bus, await joinMulticast(bus, options), options.onPosition, options.readBuffer ?? freshReadBuffer, options.coalesceBytes);
-  }
-}
-
-/**
- * Lossy: emit FILE whenever it is a different file than the one emitted
- * last. The last chunk's descriptor stays open: while it is open its inode
- * number cannot be reused, so (dev, ino) identifies chunks without the
- * false "already seen" a recycled inode would cause. No lock is taken:
- * FILE is only ever replaced by rename, so an open descriptor always holds
- * one whole chunk.
- */
-async function* lossyChunks(bus: Bus, into: ReadBuffer): ChunkSource {
-  const { paths, options, signal } = bus;
-  const watcher = await bus.watchFile();
-  let held: { fd: number; id: ChunkIdentity } | undefined;
-  try {
-    for (;;) {
-      const seen = watcher.generation;
-      const opened = openChunk(paths.file);
-      if (opened && !sameChunk(held?.id, opened.id)) {
-        const data = readChunk(paths.file, opened.fd, opened.size, into);
-        if (held) closeQuietly(held.fd);
-        held = opened;
-        // An empty FILE is a back-pressure end marker seen by an eavesdropper: no data.
-        if (data.length > 0) yield data;
-        continue;
-      }
-      if (opened) closeQuietly(opened.fd);
-      await watcher.changedSince(seen, options.sleepIntervalMs, signal);
-    }
-  } finally {
-    if (held) closeQuietly(held.fd);
   }
 }
 

@@ -2,6 +2,8 @@ import fs from 'node:fs';
 import { ioError } from '../errors.js';
 import { fileExists, removeQuietly, writeNewFile } from '../wire/chunk-file.js';
 import { tempPath } from '../wire/paths.js';
+import { RecentRing } from '../wire/recent-chunks.js';
+import { sleep } from '../util/abortable.js';
 import type { ChangeWatcher } from '../watch/change-watcher.js';
 import { MulticastPublisher } from './multicast-publisher.js';
 import type { Bus } from './open-bus.js';
@@ -93,15 +95,58 @@ abstract class RenamePublisher implements Publisher {
 
 /** Lossy multicast: replace FILE whatever it holds; consumers that did not look in time miss the old chunk. */
 class LossyPublisher extends RenamePublisher {
+  readonly #ring = new RecentRing(this.bus.paths);
+  #size = 0;
+  #ringInUse = false;
+
+  override publish(buffers: readonly Buffer[]): Promise<void> {
+    this.#size = buffers.reduce((sum, b) => sum + b.length, 0);
+    return super.publish(buffers);
+  }
+
   protected async install(temp: string): Promise<void> {
     await this.bus.lock.acquire(this.bus.signal);
     try {
+      // Into the ring first: a consumer that sees FILE change finds the entry already there.
+      this.#ring.add(temp, this.#size);
+      this.#ringInUse = true;
       this.rename(temp);
     } finally {
       this.bus.lock.release();
     }
   }
+
+  /**
+   * The ring goes when the producer does (FILE keeps the newest chunk), after
+   * a moment's grace for consumers still catching up on the last chunks.
+   */
+  override async finish(): Promise<void> {
+    if (!this.#ringInUse) return;
+    await sleep(Math.min(this.bus.options.sleepIntervalMs, RING_GRACE_MS), this.bus.signal);
+    await this.bus.lock.acquire(this.bus.signal);
+    try {
+      this.#clearRing();
+    } finally {
+      this.bus.lock.release();
+    }
+  }
+
+  override close(): void {
+    super.close();
+    this.#clearRing();
+  }
+
+  #clearRing(): void {
+    if (!this.#ringInUse) return;
+    this.#ringInUse = false;
+    try {
+      this.#ring.clear();
+    } catch { /* leftovers are removed by the next producer's ring, or harmless */ }
+  }
 }
+
+/** How long a finishing lossy producer keeps its ring for consumers still catching up. */
+const RING_GRACE_MS = 100;
 
 /**
  * Back-pressure: FILE existing means a consumer has not taken the last chunk

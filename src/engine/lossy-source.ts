@@ -1,0 +1,109 @@
+import path from 'node:path';
+import { closeQuietly, openChunk, readChunk, sameChunk, type ChunkIdentity } from '../wire/chunk-file.js';
+import { listRecent, parseRecentName, recentName } from '../wire/recent-chunks.js';
+import type { ReadBuffer } from '../util/read-buffer.js';
+import type { ChunkSource } from './chunk-source.js';
+import type { Bus } from './open-bus.js';
+
+/** Descriptors of the chunks emitted last, kept open (see lossyChunks). */
+const REMEMBERED = 16;
+
+/**
+ * Lossy: emit each chunk published from now on, the current one first.
+ *
+ * Chunks published by our producers come from the catch-up ring
+ * (wire/recent-chunks.ts), in sequence order, so a consumer a few chunks
+ * behind still gets them all. FILE itself is read when it is a chunk the
+ * ring does not have: a reference producer's, or the newest once the ring
+ * has been removed. A chunk is known by (dev, ino), and the descriptors of
+ * the last few emitted stay open: while a file is open its inode number
+ * cannot be reused, so "already emitted" is never a recycled inode.
+ *
+ * No lock is taken: FILE and ring entries are only ever replaced or
+ * removed whole, so an open descriptor always holds one whole chunk.
+ */
+export async function* lossyChunks(bus: Bus, into: ReadBuffer): ChunkSource {
+  const { paths, options, signal } = bus;
+  const pending = new Set<number>();
+  // Ring entries up to lastSeq are handled. The first listing skips what is
+  // already there: a consumer starts with the current chunk, read from FILE.
+  let lastSeq: number | undefined;
+  // Names of entries still to come wake the consumer; the producer's
+  // deletions of old entries do not.
+  const watcher = bus.watchDirectory(
+    paths.dir,
+    (name) => name === paths.base || (parseRecentName(paths, name)?.seq ?? -1) > (lastSeq ?? -1),
+    (name) => {
+      const ref = parseRecentName(paths, name);
+      if (ref) pending.add(ref.seq);
+    },
+  );
+  const emitted: Array<{ fd: number; id: ChunkIdentity }> = [];
+  const seenBefore = (id: ChunkIdentity): boolean => emitted.some((e) => sameChunk(e.id, id));
+  const remember = (opened: { fd: number; id: ChunkIdentity }): void => {
+    emitted.push({ fd: opened.fd, id: opened.id });
+    if (emitted.length > REMEMBERED) closeQuietly(emitted.shift()!.fd);
+  };
+  let list = true;
+  // FILE with more than one link is a ring entry (or a multicast segment):
+  // list once before taking it from FILE, in case its ring event is late.
+  let listedFor: ChunkIdentity | undefined;
+  try {
+    for (;;) {
+      const seen = watcher.generation;
+      if (list) {
+        list = false;
+        const refs = listRecent(paths);
+        if (lastSeq === undefined) lastSeq = refs.at(-1)?.seq ?? 0;
+        for (const ref of refs) if (ref.seq > lastSeq) pending.add(ref.seq);
+      }
+      const next = oldestAfter(pending, lastSeq ?? 0);
+      if (next !== undefined) {
+        pending.delete(next);
+        lastSeq = next;
+        const file = path.join(paths.dir, recentName(paths, next));
+        const opened = openChunk(file);
+        // Gone: the ring moved past it before we got here, a chunk missed.
+        if (!opened) continue;
+        if (seenBefore(opened.id)) {
+          closeQuietly(opened.fd);
+          continue;
+        }
+        const data = readChunk(file, opened.fd, opened.size, into);
+        remember(opened);
+        if (data.length > 0) yield data;
+        continue;
+      }
+      const opened = lastSeq === undefined ? undefined : openChunk(paths.file);
+      if (opened && !seenBefore(opened.id)) {
+        if (opened.links > 1 && !sameChunk(listedFor, opened.id)) {
+          listedFor = opened.id;
+          closeQuietly(opened.fd);
+          list = true;
+          continue;
+        }
+        const data = readChunk(paths.file, opened.fd, opened.size, into);
+        remember(opened);
+        // An empty FILE is a back-pressure end marker seen by an eavesdropper: no data.
+        if (data.length > 0) yield data;
+        continue;
+      }
+      if (opened) closeQuietly(opened.fd);
+      await watcher.changedSince(seen, options.sleepIntervalMs, signal);
+      // Nothing named it (polling, or a lost event): look at the directory.
+      if (watcher.generation === seen) list = true;
+    }
+  } finally {
+    pending.clear();
+    for (const e of emitted) closeQuietly(e.fd);
+  }
+}
+
+function oldestAfter(seqs: Set<number>, after: number): number | undefined {
+  let oldest: number | undefined;
+  for (const seq of seqs) {
+    if (seq <= after) seqs.delete(seq);
+    else if (oldest === undefined || seq < oldest) oldest = seq;
+  }
+  return oldest;
+}

@@ -1,0 +1,133 @@
+import fs from 'node:fs';
+import path from 'node:path';
+import { errnoCode, ioError } from '../errors.js';
+import type { BusPaths } from './paths.js';
+
+/**
+ * Lossy mode's catch-up ring: our lossy producer also links each chunk, just
+ * before it renames it over FILE, as `.BASE.<seq, 20 digits>.recent` beside
+ * FILE, and keeps the newest of these. Our lossy consumers read chunks from
+ * these names in sequence order, so one that falls a few chunks behind (a
+ * busy machine, 1,000 chunks a second) catches up instead of missing them;
+ * only one that falls behind the whole ring misses chunks. Reference
+ * consumers see FILE exactly as before, and a reference producer, which
+ * writes no ring, is followed through FILE.
+ *
+ * The ring holds at most RING_CHUNKS chunks and RING_BYTES bytes (always at
+ * least the newest two); it is cut down to half of either limit at once, so
+ * deleting costs one unlink per chunk on average.
+ */
+export const RING_CHUNKS = 64;
+export const RING_BYTES = 16 * 1024 * 1024;
+
+const SUFFIX = '.recent';
+
+export interface RecentRef {
+  readonly seq: number;
+  readonly name: string;
+}
+
+export function recentName(paths: BusPaths, seq: number): string {
+  return `.${paths.base}.${String(seq).padStart(20, '0')}${SUFFIX}`;
+}
+
+export function parseRecentName(paths: BusPaths, name: string): RecentRef | undefined {
+  const prefix = `.${paths.base}.`;
+  if (!name.startsWith(prefix) || !name.endsWith(SUFFIX)) return undefined;
+  const digits = name.slice(prefix.length, -SUFFIX.length);
+  if (!/^\d{20}$/.test(digits)) return undefined;
+  const seq = Number(digits);
+  return Number.isSafeInteger(seq) ? { seq, name } : undefined;
+}
+
+/** The ring entries present, oldest first. */
+export function listRecent(paths: BusPaths): RecentRef[] {
+  let names: string[];
+  try {
+    names = fs.readdirSync(paths.dir);
+  } catch (error) {
+    if (errnoCode(error) === 'ENOENT') return [];
+    throw ioError('list', paths.dir, error);
+  }
+  const refs: RecentRef[] = [];
+  for (const name of names) {
+    const ref = parseRecentName(paths, name);
+    if (ref) refs.push(ref);
+  }
+  return refs.sort((a, b) => a.seq - b.seq);
+}
+
+/** The producer's side of the ring. Every method runs under the bus lock. */
+export class RecentRing {
+  readonly #paths: BusPaths;
+  /** Entries this producer believes present, oldest first, with sizes. */
+  #entries: Array<RecentRef & { size: number }> | undefined;
+  #bytes = 0;
+
+  constructor(paths: BusPaths) {
+    this.#paths = paths;
+  }
+
+  /**
+   * Links the written temporary file in as the next entry. The sequence
+   * number is this producer's last plus one; link() refuses a name that
+   * exists, which is how another producer's entry is noticed (then the
+   * directory is listed again).
+   */
+  add(temp: string, size: number): void {
+    for (let attempt = 0; ; attempt++) {
+      const entries = (this.#entries ??= this.#list());
+      const seq = (entries.at(-1)?.seq ?? 0) + 1;
+      const name = recentName(this.#paths, seq);
+      try {
+        fs.linkSync(temp, path.join(this.#paths.dir, name));
+      } catch (error) {
+        if (errnoCode(error) === 'EEXIST' && attempt < 3) {
+          this.#entries = undefined;
+          continue;
+        }
+        throw ioError('link', path.join(this.#paths.dir, name), error);
+      }
+      entries.push({ seq, name, size });
+      this.#bytes += size;
+      this.#prune(entries);
+      return;
+    }
+  }
+
+  /** Removes every entry (FILE keeps the newest chunk). */
+  clear(): void {
+    for (const ref of this.#entries ?? listRecent(this.#paths)) this.#remove(ref.name);
+    this.#entries = [];
+    this.#bytes = 0;
+  }
+
+  #list(): Array<RecentRef & { size: number }> {
+    this.#bytes = 0;
+    return listRecent(this.#paths).map((ref) => {
+      let size = 0;
+      try {
+        size = fs.lstatSync(path.join(this.#paths.dir, ref.name)).size;
+      } catch { /* gone meanwhile: counts as empty */ }
+      this.#bytes += size;
+      return { ...ref, size };
+    });
+  }
+
+  #prune(entries: Array<RecentRef & { size: number }>): void {
+    if (entries.length <= RING_CHUNKS && this.#bytes <= RING_BYTES) return;
+    while (entries.length > 2 && (entries.length > RING_CHUNKS / 2 || this.#bytes > RING_BYTES / 2)) {
+      const oldest = entries.shift()!;
+      this.#bytes -= oldest.size;
+      this.#remove(oldest.name);
+    }
+  }
+
+  #remove(name: string): void {
+    try {
+      fs.unlinkSync(path.join(this.#paths.dir, name));
+    } catch (error) {
+      if (errnoCode(error) !== 'ENOENT') throw ioError('remove', path.join(this.#paths.dir, name), error);
+    }
+  }
+}
