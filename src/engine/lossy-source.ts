@@ -45,8 +45,9 @@ export async function* lossyChunks(bus: Bus, into: ReadBuffer): ChunkSource {
     if (emitted.length > REMEMBERED) closeQuietly(emitted.shift()!.fd);
   };
   let list = true;
-  // FILE with more than one link is a ring entry (or a multicast segment):
-  // list once before taking it from FILE, in case its ring event is late.
+  // Before a chunk is taken from FILE the directory is listed once: if the
+  // ring has entries this consumer has not seen yet (their events not
+  // handled yet), those come first, and FILE is likely one of them.
   let listedFor: ChunkIdentity | undefined;
   try {
     for (;;) {
@@ -76,7 +77,7 @@ export async function* lossyChunks(bus: Bus, into: ReadBuffer): ChunkSource {
       }
       const opened = lastSeq === undefined ? undefined : openChunk(paths.file);
       if (opened && !seenBefore(opened.id)) {
-        if (opened.links > 1 && !sameChunk(listedFor, opened.id)) {
+        if (!sameChunk(listedFor, opened.id)) {
           listedFor = opened.id;
           closeQuietly(opened.fd);
           list = true;

@@ -136,15 +136,21 @@ export async function* multicastChunks(
     }
     let count = 1;
     for (let ref = known.get(next + count); ref && used < buffer.length; ref = known.get(next + count)) {
-      const segment = openSegment(dir, ref);
+      // A segment that cannot be read (corrupt, not a regular file) ends the
+      // run; it fails the next one, as its first, once everything before it
+      // has been emitted.
+      let segment: ReturnType<typeof openSegment>;
+      try {
+        segment = openSegment(dir, ref);
+      } catch {
+        break;
+      }
       if (!segment) break;
       try {
         if (segment.size === 0 || used + segment.size > buffer.length) break;
         used += readOpenSegment(segment, ref, regionOf(buffer, used)).length;
         count += 1;
       } catch {
-        // A corrupt segment ends the run; it fails the next one, as its first,
-        // once everything before it has been emitted.
         break;
       } finally {
         closeQuietly(segment.fd);

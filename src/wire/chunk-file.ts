@@ -54,7 +54,7 @@ function writeAllSync(fd: number, buffers: readonly Buffer[]): void {
 }
 
 /** Opens FILE for reading, or returns undefined when there is none. */
-export function openChunk(file: string): { fd: number; id: ChunkIdentity; size: number; links: number } | undefined {
+export function openChunk(file: string): { fd: number; id: ChunkIdentity; size: number } | undefined {
   let fd: number;
   try {
     // O_NONBLOCK: were FILE a named pipe, a plain open would wait for a writer forever.
@@ -68,7 +68,7 @@ export function openChunk(file: string): { fd: number; id: ChunkIdentity; size: 
     // always describes the bytes we are about to read.
     const st = fs.fstatSync(fd, { bigint: true });
     if (!st.isFile()) throw new FilebusError('ERR_FILEBUS_BAD_PATH', `${file} is not a regular file`, { path: file });
-    return { fd, id: { dev: st.dev, ino: st.ino }, size: Number(st.size), links: Number(st.nlink) };
+    return { fd, id: { dev: st.dev, ino: st.ino }, size: Number(st.size) };
   } catch (error) {
     fs.closeSync(fd);
     if (error instanceof FilebusError) throw error;
