@@ -1,5 +1,5 @@
 import yargs, { type Argv } from 'yargs';
-import { DEFAULT_BLOCK_SIZE, DEFAULT_SLEEP_INTERVAL, type BusMode } from '../options.js';
+import { DEFAULT_BLOCK_SIZE, DEFAULT_SLEEP_INTERVAL, LOCK_STRATEGIES, WATCH_MODES, type BusMode, type LockStrategy, type WatchMode } from '../options.js';
 
 export type CliCommand = 'producer' | 'consumer' | 'remove-consumer';
 
@@ -9,7 +9,8 @@ export interface CliArgs {
   readonly mode: BusMode;
   readonly blockSize: number;
   readonly sleepInterval: number;
-  readonly fileMonitoring: boolean;
+  readonly watch: WatchMode;
+  readonly lock: LockStrategy;
   readonly verbosity: number;
   readonly blockingRead: boolean;
   readonly window: string | undefined;
@@ -87,7 +88,17 @@ export function defineCli(argv: readonly string[], version: string): Argv {
     .option('file-monitoring', {
       type: 'boolean',
       default: true,
-      describe: 'wake on file system events; --no-file-monitoring polls every --sleep-interval instead',
+      describe: 'wake on file system events; --no-file-monitoring polls every --sleep-interval instead (= --watch poll)',
+    })
+    .option('watch', {
+      type: 'string',
+      requiresArg: true,
+      describe: 'auto: file system events, but polling every --sleep-interval on network and FUSE file systems (whose events miss other hosts); events; poll [default: auto]',
+    })
+    .option('lock', {
+      type: 'string',
+      requiresArg: true,
+      describe: 'flock: flock(2) on FILE.lock, as the reference filebus; mkdir: a lock directory FILE.lock.d, for file systems that do not share flock between hosts. Every process on a bus must use the same [default: flock]',
     })
     .option('file-mode', {
       alias: 'mode',
@@ -145,7 +156,8 @@ export function parseArgs(argv: readonly string[], version: string): CliArgs {
     fileMode: parseFileMode(single(parsed, 'file-mode')),
     blockSize,
     sleepInterval,
-    fileMonitoring: parsed['file-monitoring'] !== false,
+    watch: parseWatch(single(parsed, 'watch'), parsed['file-monitoring'] !== false),
+    lock: parseLock(single(parsed, 'lock')),
     verbosity: Number(parsed['verbose'] ?? 0),
     blockingRead: Boolean(parsed['blocking-read']),
   };
@@ -154,7 +166,7 @@ export function parseArgs(argv: readonly string[], version: string): CliArgs {
 const KNOWN_OPTIONS = new Set([
   'filename', 'back-pressure', 'lossless', 'block-size', 'sleep-interval', 'file-monitoring', 'no-file-monitoring',
   'verbose', 'v', 'version', 'help', 'h', 'blocking-read', 'no-back-pressure', 'no-lossless', 'no-blocking-read',
-  'multicast', 'no-multicast', 'window', 'retain', 'name', 'from', 'file-mode', 'mode',
+  'multicast', 'no-multicast', 'window', 'retain', 'name', 'from', 'file-mode', 'mode', 'watch', 'lock',
 ]);
 
 /**
@@ -184,6 +196,21 @@ function single(parsed: Record<string, unknown>, name: string): string | undefin
   if (value === undefined) return undefined;
   if (Array.isArray(value)) throw new UsageError(`--${name} may be given only once`);
   return String(value);
+}
+
+function parseWatch(text: string | undefined, fileMonitoring: boolean): WatchMode {
+  if (text !== undefined && !WATCH_MODES.includes(text as WatchMode)) throw new UsageError(`--watch must be auto, events or poll, got '${text}'`);
+  if (!fileMonitoring) {
+    if (text !== undefined && text !== 'poll') throw new UsageError(`--no-file-monitoring means --watch poll; it contradicts --watch ${text}`);
+    return 'poll';
+  }
+  return (text ?? 'auto') as WatchMode;
+}
+
+function parseLock(text: string | undefined): LockStrategy {
+  if (text === undefined) return 'flock';
+  if (!LOCK_STRATEGIES.includes(text as LockStrategy)) throw new UsageError(`--lock must be flock or mkdir, got '${text}'`);
+  return text as LockStrategy;
 }
 
 function parseFileMode(text: string | undefined): number | undefined {

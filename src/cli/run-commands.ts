@@ -5,6 +5,7 @@ import { Consumer } from '../streams/consumer.js';
 import { Producer, type TransferStats } from '../streams/producer.js';
 import { checkStartPosition, type BusOptions } from '../options.js';
 import { removeConsumer } from '../streams/remove-consumer.js';
+import type { BusInfo } from '../engine/open-bus.js';
 import type { CliArgs } from './parse-args.js';
 import { writeAll } from './write-output.js';
 
@@ -14,7 +15,8 @@ function busOptions(args: CliArgs, signal: AbortSignal): BusOptions {
     mode: args.mode,
     blockSize: args.blockSize,
     sleepInterval: args.sleepInterval,
-    fileMonitoring: args.fileMonitoring,
+    watch: args.watch,
+    lock: args.lock,
     signal,
     ...(args.window !== undefined && { window: args.window }),
     retain: args.retain,
@@ -27,6 +29,7 @@ export async function runProducer(args: CliArgs, signal: AbortSignal): Promise<v
   const producer = new Producer({ ...busOptions(args, signal), blockingRead: args.blockingRead });
   const log = logger(args, 'producer');
   log(1, `${args.mode} producer on ${args.filename}`);
+  producer.on('bus', (info: BusInfo) => logBus(log, info, args));
   producer.on('chunk', (stats: TransferStats) => log(2, `published chunk ${stats.chunks} (${stats.bytes} bytes so far)`));
   await pipeline(standardInput(args.blockSize), producer);
   log(1, `done: ${producer.stats.chunks} chunks, ${producer.stats.bytes} bytes`);
@@ -55,6 +58,23 @@ function logger(args: CliArgs, role: string): (level: number, message: string) =
 }
 
 /**
+ * Says how the bus is watched and locked, and on a network file system
+ * what that costs and what it needs (docs/distributed.md).
+ */
+function logBus(log: (level: number, message: string) => void, info: BusInfo, args: CliArgs): void {
+  const fsName = `${info.fileSystem.name}${info.fileSystem.network ? ', a network file system' : ''}`;
+  const watching = info.watching === 'events' ? 'file system events' : `polling every ${args.sleepInterval} s`;
+  log(1, `bus on ${fsName}; watching: ${watching}; lock: ${info.lock}`);
+  if (!info.fileSystem.network) return;
+  if (info.watching === 'events') {
+    log(1, 'warning: --watch events on a network file system: changes made by other hosts wake nothing, every wait runs its full --sleep-interval');
+  }
+  log(1, 'note: on a shared file system every host must mount it without attribute and entry caching where possible ' +
+    '(GlusterFS: attribute-timeout=0,entry-timeout=0; NFS: lookupcache=positive or none); filebus works with caching mounts ' +
+    'but sees other hosts\' changes later (docs/distributed.md)');
+}
+
+/**
  * The bus onto stdout. Each chunk is written whole to fd 1 before the next
  * is asked for, which is what makes a back-pressure chunk count as
  * delivered: a consumer killed mid-write leaves it on the bus.
@@ -67,6 +87,7 @@ export async function runConsumer(args: CliArgs, signal: AbortSignal): Promise<v
   });
   const log = logger(args, 'consumer');
   log(1, `${args.mode} consumer on ${args.filename}`);
+  consumer.on('bus', (info: BusInfo) => logBus(log, info, args));
   for await (const chunk of consumer) {
     await writeAll(1, chunk);
     log(2, `emitted chunk ${consumer.stats.chunks} (${chunk.length} bytes)`);
@@ -76,6 +97,6 @@ export async function runConsumer(args: CliArgs, signal: AbortSignal): Promise<v
 
 /** Forgets a named multicast consumer, so its position no longer holds retention. */
 export async function runRemoveConsumer(args: CliArgs): Promise<void> {
-  const removed = await removeConsumer({ filename: args.filename, mode: 'multicast' }, args.name ?? '');
+  const removed = await removeConsumer({ filename: args.filename, mode: 'multicast', lock: args.lock }, args.name ?? '');
   if (!removed) throw new FilebusError('ERR_FILEBUS_CONSUMER', `no consumer named ${args.name} on ${args.filename}`);
 }

@@ -6,6 +6,7 @@ import { removeQuietly, writeNewFile } from '../wire/chunk-file.js';
 import { scanCursors } from '../wire/cursor-file.js';
 import { ProducerRegistration } from '../wire/producer-registry.js';
 import { tempPath } from '../wire/paths.js';
+import { identityOnServer } from '../wire/server-view.js';
 import {
   checksum, consumersDir, ensureMulticastDirs, listSegments, removeSegment, segmentName, segmentSize, segmentsDir,
   type SegmentRef,
@@ -51,7 +52,7 @@ export class MulticastPublisher implements Publisher {
     ensureMulticastDirs(bus.paths, bus.options.fileMode);
     this.#segments = segmentsDir(bus.paths);
     this.#consumers = consumersDir(bus.paths);
-    this.#registration = ProducerRegistration.create(bus.paths, bus.options.fileMode);
+    this.#registration = ProducerRegistration.create(bus.paths, bus.options.fileMode, bus.liveness);
   }
 
   async publish(buffers: readonly Buffer[]): Promise<void> {
@@ -120,7 +121,10 @@ export class MulticastPublisher implements Publisher {
 
   #refreshHead(): void {
     if (this.#linked) {
-      const st = statOrUndefined(this.#bus.paths.file);
+      // On a network file system this host may still see FILE as the
+      // segment it linked last after another host's producer re-linked it:
+      // ask the server which file FILE is.
+      const st = this.#bus.network ? identityOnServer(this.#bus.paths) : statOrUndefined(this.#bus.paths.file);
       if (st && st.dev === this.#linked.dev && st.ino === this.#linked.ino) return;
     }
     const bytes = 'bytes' in this.#bus.options.window;
@@ -150,8 +154,14 @@ export class MulticastPublisher implements Publisher {
       removeQuietly(link);
       throw ioError('publish to', this.#bus.paths.file, error);
     }
-    const st = fs.lstatSync(target, { bigint: true });
-    this.#linked = { dev: st.dev, ino: st.ino };
+    try {
+      const st = fs.lstatSync(target, { bigint: true });
+      this.#linked = { dev: st.dev, ino: st.ino };
+    } catch {
+      // Only a shortcut for the next publish (GlusterFS clients have answered
+      // this lstat with EBADFD): without it the next publish lists the segments.
+      this.#linked = undefined;
+    }
   }
 
   /**
@@ -163,7 +173,7 @@ export class MulticastPublisher implements Publisher {
     if (retainAll) return true;
     if (this.#within(window, this.#retained, size)) return true;
 
-    const cursors = scanCursors(this.#consumers, true);
+    const cursors = scanCursors(this.#consumers, true, this.#bus.liveness);
     let minAll = Infinity;
     let minLive = Infinity;
     for (const cursor of cursors) {

@@ -33,13 +33,13 @@ export async function joinMulticast(bus: Bus, join: MulticastJoin): Promise<Owne
   try {
     // Forget anonymous consumers that died, so they hold nothing even when
     // no retention pass runs (--retain all).
-    scanCursors(dir, true);
+    scanCursors(dir, true, bus.liveness);
     if (join.name !== undefined) {
-      const existing = OwnedCursor.open(dir, checkConsumerName(join.name));
+      const existing = OwnedCursor.open(dir, checkConsumerName(join.name), bus.liveness);
       if (existing) return existing;
     }
     const start = startPosition(segmentsDir(bus.paths), listSegments(segmentsDir(bus.paths)), join.from);
-    return OwnedCursor.create(dir, join.name ?? anonymousId(), start, bus.options.fileMode);
+    return OwnedCursor.create(dir, join.name ?? anonymousId(), start, bus.options.fileMode, bus.liveness);
   } finally {
     bus.lock.release();
   }

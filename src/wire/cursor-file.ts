@@ -3,7 +3,7 @@ import path from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { crc32 } from 'node:zlib';
 import { FilebusError, errnoCode, ioError } from '../errors.js';
-import { tryFlock } from '../lock/flock.js';
+import type { Holding, Liveness } from '../lock/liveness.js';
 import { HOST } from './paths.js';
 import { createFile, type FileMode } from '../util/permissions.js';
 import { SEQ_DIGITS } from './segments.js';
@@ -15,9 +15,11 @@ import { SEQ_DIGITS } from './segments.js';
  * The checksum lets a reader tell a record torn by a concurrent rewrite from
  * a real one.
  *
- * Liveness: the consumer holds an exclusive flock on the open cursor file
- * for as long as it runs. Whoever can take the lock knows the consumer is
- * gone; the kernel releases it however the consumer dies.
+ * Liveness: on flock buses the consumer holds an exclusive flock on the
+ * open cursor file for as long as it runs; whoever can take the lock knows
+ * the consumer is gone, and the kernel releases it however the consumer
+ * dies. On mkdir buses the consumer keeps the file's mtime fresh instead
+ * (see lock/liveness.ts).
  *
  * Named consumers use their name as id; anonymous ones an id starting with
  * `~`, which no name can, and their cursor is removed when they are gone.
@@ -85,12 +87,14 @@ export class OwnedCursor {
   readonly file: string;
   #fd: number;
   #position: number;
+  #holding: Holding | undefined;
 
-  private constructor(id: string, file: string, fd: number, position: number) {
+  private constructor(id: string, file: string, fd: number, position: number, holding: Holding | undefined) {
     this.id = id;
     this.file = file;
     this.#fd = fd;
     this.#position = position;
+    this.#holding = holding;
   }
 
   get position(): number {
@@ -98,7 +102,7 @@ export class OwnedCursor {
   }
 
   /** Creates a new cursor; fails if one with this id exists. */
-  static create(dir: string, id: string, position: number, mode: FileMode): OwnedCursor {
+  static create(dir: string, id: string, position: number, mode: FileMode, liveness: Liveness): OwnedCursor {
     const file = path.join(dir, cursorFileName(id));
     let fd: number;
     try {
@@ -106,13 +110,13 @@ export class OwnedCursor {
     } catch (error) {
       throw ioError('create cursor', file, error);
     }
-    tryFlock(fd, 'exclusive', file);
-    const cursor = new OwnedCursor(id, file, fd, position);
+    const cursor = new OwnedCursor(id, file, fd, position, liveness.hold(fd, file, true));
     try {
       cursor.#write(position);
     } catch (error) {
       // An empty cursor would read as corrupt to everyone: leave none.
       fs.rmSync(file, { force: true });
+      cursor.#holding?.release();
       fs.closeSync(fd);
       throw error;
     }
@@ -120,7 +124,7 @@ export class OwnedCursor {
   }
 
   /** Opens an existing named cursor, or returns undefined if there is none. */
-  static open(dir: string, id: string): OwnedCursor | undefined {
+  static open(dir: string, id: string, liveness: Liveness): OwnedCursor | undefined {
     const file = path.join(dir, cursorFileName(id));
     let fd: number;
     try {
@@ -131,10 +135,12 @@ export class OwnedCursor {
     }
     try {
       if (!fs.fstatSync(fd).isFile()) throw new FilebusError('ERR_FILEBUS_CORRUPT', `cursor ${file} is not a regular file`, { path: file });
-      if (!tryFlock(fd, 'exclusive', file)) {
-        throw new FilebusError('ERR_FILEBUS_CONSUMER', `consumer ${id} is already running (its cursor ${file} is locked)`, { path: file });
+      const position = readRecord(fd, file);
+      const holding = liveness.hold(fd, file, false);
+      if (!holding) {
+        throw new FilebusError('ERR_FILEBUS_CONSUMER', `consumer ${id} is already running (its cursor ${file} is held)`, { path: file });
       }
-      return new OwnedCursor(id, file, fd, readRecord(fd, file));
+      return new OwnedCursor(id, file, fd, position, holding);
     } catch (error) {
       fs.closeSync(fd);
       throw error;
@@ -154,6 +160,7 @@ export class OwnedCursor {
     if (isAnonymous(this.id)) {
       try { fs.unlinkSync(this.file); } catch { /* a producer may have swept it */ }
     }
+    this.#holding?.release();
     try { fs.closeSync(this.#fd); } catch { /* already closed */ }
     this.#fd = -1;
   }
@@ -181,7 +188,7 @@ export interface CursorState {
  * are removed when `sweep` is set (the caller holds the bus lock, so no
  * consumer is between creating its cursor and locking it).
  */
-export function scanCursors(dir: string, sweep: boolean): CursorState[] {
+export function scanCursors(dir: string, sweep: boolean, liveness: Liveness): CursorState[] {
   let names: string[];
   try {
     names = fs.readdirSync(dir);
@@ -205,7 +212,7 @@ export function scanCursors(dir: string, sweep: boolean): CursorState[] {
       if (!fs.fstatSync(fd).isFile()) {
         throw new FilebusError('ERR_FILEBUS_CORRUPT', `cursor ${file} is not a regular file`, { path: file });
       }
-      const live = !tryFlock(fd, 'shared', file);
+      const live = liveness.isHeld(fd, file);
       if (!live && isAnonymous(id) && sweep) {
         fs.unlinkSync(file);
         continue;
@@ -224,7 +231,7 @@ export function scanCursors(dir: string, sweep: boolean): CursorState[] {
 }
 
 /** Removes a named consumer's cursor, refusing while that consumer runs. */
-export function removeCursor(dir: string, id: string): boolean {
+export function removeCursor(dir: string, id: string, liveness: Liveness): boolean {
   const file = path.join(dir, cursorFileName(id));
   let fd: number;
   try {
@@ -234,7 +241,7 @@ export function removeCursor(dir: string, id: string): boolean {
     throw ioError('open cursor', file, error);
   }
   try {
-    if (!tryFlock(fd, 'exclusive', file)) {
+    if (liveness.isHeld(fd, file)) {
       throw new FilebusError('ERR_FILEBUS_CONSUMER', `consumer ${id} is running; stop it before removing it`, { path: file });
     }
     fs.unlinkSync(file);

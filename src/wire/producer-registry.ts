@@ -2,14 +2,14 @@ import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import { FilebusError, errnoCode, ioError } from '../errors.js';
-import { tryFlock } from '../lock/flock.js';
+import type { Holding, Liveness } from '../lock/liveness.js';
 import { HOST, type BusPaths } from './paths.js';
 import { createDirectory, createFile, type FileMode } from '../util/permissions.js';
 
 /**
  * Multicast producers announce themselves in `FILE.producers/`: one empty
- * file each, `HOST.PID.HEX.producer`, exclusively flocked while the
- * producer runs. A stream ends when its last producer finishes, so a
+ * file each, `HOST.PID.HEX.producer`, held while the producer runs (an
+ * exclusive flock, or a fresh mtime on mkdir buses: lock/liveness.ts). A stream ends when its last producer finishes, so a
  * finishing producer that sees another live one leaves the end marker to it.
  */
 export function producersDir(paths: BusPaths): string {
@@ -21,15 +21,19 @@ const SUFFIX = '.producer';
 export class ProducerRegistration {
   readonly #dir: string;
   readonly #name: string;
+  readonly #liveness: Liveness;
   #fd: number;
+  #holding: Holding | undefined;
 
-  private constructor(dir: string, name: string, fd: number) {
+  private constructor(dir: string, name: string, fd: number, liveness: Liveness) {
     this.#dir = dir;
     this.#name = name;
     this.#fd = fd;
+    this.#liveness = liveness;
+    this.#holding = liveness.hold(fd, path.join(dir, name), true);
   }
 
-  static create(paths: BusPaths, mode: FileMode): ProducerRegistration {
+  static create(paths: BusPaths, mode: FileMode, liveness: Liveness): ProducerRegistration {
     const dir = producersDir(paths);
     try {
       createDirectory(dir, mode);
@@ -45,8 +49,7 @@ export class ProducerRegistration {
     } catch (error) {
       throw ioError('register producer', file, error);
     }
-    tryFlock(fd, 'exclusive', file);
-    return new ProducerRegistration(dir, name, fd);
+    return new ProducerRegistration(dir, name, fd, liveness);
   }
 
   /**
@@ -65,8 +68,8 @@ export class ProducerRegistration {
         continue;
       }
       try {
-        if (tryFlock(fd, 'shared', file)) fs.rmSync(file, { force: true });
-        else others = true;
+        if (this.#liveness.isHeld(fd, file)) others = true;
+        else fs.rmSync(file, { force: true });
       } finally {
         fs.closeSync(fd);
       }
@@ -77,6 +80,7 @@ export class ProducerRegistration {
   close(): void {
     if (this.#fd < 0) return;
     fs.rmSync(path.join(this.#dir, this.#name), { force: true });
+    this.#holding?.release();
     fs.closeSync(this.#fd);
     this.#fd = -1;
   }

@@ -1,8 +1,8 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { crc32 } from 'node:zlib';
-import { FilebusError, errnoCode, ioError } from '../errors.js';
-import { closeQuietly, readChunk } from './chunk-file.js';
+import { FilebusError, errnoCode, ioError, isStale } from '../errors.js';
+import { closeQuietly, isGone, readChunk } from './chunk-file.js';
 import type { BusPaths } from './paths.js';
 import { createDirectory, type FileMode } from '../util/permissions.js';
 
@@ -72,7 +72,8 @@ export function listSegments(dir: string): SegmentRef[] {
 
 /**
  * Reads a segment whole and checks it against the checksum in its name.
- * Returns undefined when it no longer exists.
+ * Returns undefined when it no longer exists (on a network file system,
+ * ESTALE says the same: another host deleted it after this one looked it up).
  */
 export function readSegment(dir: string, ref: SegmentRef): Buffer | undefined {
   const file = path.join(dir, ref.name);
@@ -80,17 +81,20 @@ export function readSegment(dir: string, ref: SegmentRef): Buffer | undefined {
   try {
     fd = fs.openSync(file, fs.constants.O_RDONLY | fs.constants.O_NOFOLLOW);
   } catch (error) {
-    if (errnoCode(error) === 'ENOENT') return undefined;
+    if (errnoCode(error) === 'ENOENT' || isStale(error)) return undefined;
     throw ioError('read segment', file, error);
   }
-  let data: Buffer;
+  let data: Buffer | undefined;
   try {
     const st = fs.fstatSync(fd);
     if (!st.isFile()) throw new FilebusError('ERR_FILEBUS_CORRUPT', `segment ${file} is not a regular file`, { path: file });
     data = readChunk(file, fd, st.size);
+  } catch (error) {
+    if (!isGone(error)) throw error;
   } finally {
     closeQuietly(fd);
   }
+  if (data === undefined) return undefined;
   if ((crc32(data) >>> 0) !== ref.crc) {
     throw new FilebusError('ERR_FILEBUS_CORRUPT', `segment ${file} is corrupt: its checksum does not match its name`, { path: file });
   }
