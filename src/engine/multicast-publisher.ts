@@ -173,7 +173,8 @@ export class MulticastPublisher implements Publisher {
     if (retainAll) return true;
     if (this.#within(window, this.#retained, size)) return true;
 
-    const cursors = scanCursors(this.#consumers, true, this.#bus.liveness);
+    // On a network file system, past the page cache: consumers on other hosts rewrite cursors in place.
+    const cursors = scanCursors(this.#consumers, true, this.#bus.liveness, this.#bus.network);
     let minAll = Infinity;
     let minLive = Infinity;
     for (const cursor of cursors) {

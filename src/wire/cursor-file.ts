@@ -69,11 +69,14 @@ function decode(record: Buffer): number | undefined {
   return Number.isSafeInteger(value) ? value : undefined;
 }
 
-function readRecord(fd: number, file: string): number {
+/** O_DIRECT reads must ask for a multiple of the block size (FUSE refuses 31 bytes, takes 512 or 4096). */
+const DIRECT_READ_LENGTH = 4096;
+
+function readRecord(fd: number, file: string, direct = false): number {
   // A read racing the owner's rewrite can see a torn record; the checksum
   // catches it and a second look finds the finished one.
   for (let attempt = 0; attempt < 3; attempt++) {
-    const record = Buffer.alloc(RECORD_LENGTH + 1);
+    const record = Buffer.alloc(direct ? DIRECT_READ_LENGTH : RECORD_LENGTH + 1);
     const n = fs.readSync(fd, record, 0, record.length, 0);
     const position = decode(record.subarray(0, n));
     if (position !== undefined) return position;
@@ -187,8 +190,14 @@ export interface CursorState {
  * Reads every cursor in `dir`. Cursors of anonymous consumers that are gone
  * are removed when `sweep` is set (the caller holds the bus lock, so no
  * consumer is between creating its cursor and locking it).
+ *
+ * `direct`: read with O_DIRECT, past this host's page cache. Cursors are
+ * rewritten in place by their owners, and a network file system client
+ * may keep serving the old bytes of a file another host rewrote without
+ * changing its size (GlusterFS mounted without attribute caching but
+ * without direct-io-mode: for ever). Where O_DIRECT is refused, a plain read.
  */
-export function scanCursors(dir: string, sweep: boolean, liveness: Liveness): CursorState[] {
+export function scanCursors(dir: string, sweep: boolean, liveness: Liveness, direct = false): CursorState[] {
   let names: string[];
   try {
     names = fs.readdirSync(dir);
@@ -202,11 +211,21 @@ export function scanCursors(dir: string, sweep: boolean, liveness: Liveness): Cu
     if (id === undefined) continue;
     const file = path.join(dir, fileName);
     let fd: number;
+    let directFd = direct;
     try {
-      fd = fs.openSync(file, fs.constants.O_RDONLY | fs.constants.O_NOFOLLOW);
+      fd = openForReading(file, directFd);
     } catch (error) {
-      if (errnoCode(error) === 'ENOENT') continue;
-      throw ioError('open cursor', file, error);
+      if (!directFd || errnoCode(error) !== 'EINVAL') {
+        if (errnoCode(error) === 'ENOENT') continue;
+        throw ioError('open cursor', file, error);
+      }
+      directFd = false;
+      try {
+        fd = openForReading(file, false);
+      } catch (again) {
+        if (errnoCode(again) === 'ENOENT') continue;
+        throw ioError('open cursor', file, again);
+      }
     }
     try {
       if (!fs.fstatSync(fd).isFile()) {
@@ -219,7 +238,7 @@ export function scanCursors(dir: string, sweep: boolean, liveness: Liveness): Cu
       }
       // A dead consumer's empty cursor: it died registering, before it had a position.
       if (!live && fs.fstatSync(fd).size === 0) continue;
-      states.push({ id, file, position: readRecord(fd, file), live });
+      states.push({ id, file, position: readDirectOrPlain(fd, file, directFd), live });
     } catch (error) {
       if (error instanceof FilebusError) throw error;
       throw ioError('read cursor', file, error);
@@ -228,6 +247,26 @@ export function scanCursors(dir: string, sweep: boolean, liveness: Liveness): Cu
     }
   }
   return states;
+}
+
+function openForReading(file: string, direct: boolean): number {
+  return fs.openSync(file, fs.constants.O_RDONLY | fs.constants.O_NOFOLLOW | (direct ? fs.constants.O_DIRECT : 0));
+}
+
+/** The record through an O_DIRECT descriptor, or through a plain one where direct reads are refused (EINVAL). */
+function readDirectOrPlain(fd: number, file: string, direct: boolean): number {
+  if (!direct) return readRecord(fd, file);
+  try {
+    return readRecord(fd, file, true);
+  } catch (error) {
+    if (errnoCode(error) !== 'EINVAL') throw error;
+  }
+  const plain = openForReading(file, false);
+  try {
+    return readRecord(plain, file);
+  } finally {
+    fs.closeSync(plain);
+  }
 }
 
 /** Removes a named consumer's cursor, refusing while that consumer runs. */

@@ -210,3 +210,42 @@ describe('a held mkdir lock', () => {
     });
   }
 });
+
+describe('multicast liveness on a mkdir bus (mtime heartbeats, not flock)', () => {
+  it(`a named consumer killed with SIGKILL counts as running until its cursor goes stale (${MKDIR_STALE_MS / 1000} s): the producer waits for it that long, a restart under its name is refused until then, then resumes from its cursor`, async () => {
+    const block = 4096;
+    // Far more than the pipe to the paused consumer holds, so it stops reading for good.
+    const data = randomData(200 * block);
+    const flags = ['--filename', bus, '--multicast', ...MKDIR, '--block-size', String(block)];
+    const cursor = path.join(`${bus}.consumers`, 'n.cursor');
+    const first = startFilebus([...flags, '--name', 'n', 'consumer'], { stdin: 'ignore', stdout: 'paused' });
+    await waitUntil(() => fs.existsSync(cursor) && fs.statSync(cursor).size === 30, 15_000, 'the consumer to register');
+    // No flock: the cursor's liveness is its mtime, refreshed while the consumer runs.
+    const producer = startFilebus([...flags, '--window', '4', 'producer'], { stdin: { file: inputFile(data) } });
+    // The consumer stops reading (its stdout is a pipe nobody reads); the producer stops at the window.
+    const newest = (): number => Math.max(0, ...fs.readdirSync(`${bus}.segments`).map((n) => Number(n.slice(0, 20))));
+    await waitUntil(() => newest() >= 20, 15_000, 'twenty segments');
+    for (let last = -1; newest() !== last;) {
+      last = newest();
+      await new Promise((r) => setTimeout(r, 500));
+    }
+    expect(newest()).toBeLessThan(200);
+    expect(producer.running()).toBe(true);
+    process.kill(-first.pid, 'SIGKILL');
+    const killedAt = Date.now();
+
+    const refused = await runFilebus([...flags, '--name', 'n', 'consumer'], { timeoutMs: 10_000 });
+    expect(refused.code).toBe(1);
+    expect(refused.stderr).toMatch(/^filebus: consumer n is already running[^\n]*\n$/);
+    expect(Date.now() - killedAt).toBeLessThan(MKDIR_STALE_MS - MKDIR_UPDATE_MS);
+
+    // The dead consumer stops holding the producer back once its cursor is stale.
+    expect((await withTimeout(producer.done, MKDIR_STALE_MS + 15_000, 'the producer')).code, producer.stderr()).toBe(0);
+    expect(Date.now() - killedAt).toBeGreaterThan(MKDIR_STALE_MS - MKDIR_UPDATE_MS - 1_000);
+
+    const position = Number(fs.readFileSync(cursor, 'latin1').slice(0, 20));
+    const resumed = await runFilebus([...flags, '--name', 'n', 'consumer'], { timeoutMs: 20_000 });
+    expect(resumed.code, resumed.stderr).toBe(0);
+    expect(resumed.stdout.equals(data.subarray((position - 1) * block))).toBe(true);
+  }, MKDIR_STALE_MS + 40_000);
+});

@@ -12,10 +12,12 @@ const config = mountConfig();
 const MiB = 1024 * 1024;
 
 describe.skipIf(!m)(`A-to-B figures (${config})`, () => {
-  it('throughput: 32 MiB multicast and 8 MiB back-pressure, producer on A, consumer on B with default flags', async () => {
-    for (const [mode, size] of [['multicast', 32 * MiB], ['back-pressure', 8 * MiB]] as const) {
-      const t = await measureThroughput(mode, size);
-      console.log(`[${config}] ${describeThroughput(t)}`);
+  it('throughput: multicast and back-pressure, producer on A, consumer on B with default flags, 64 KiB and 1 MiB chunks', async () => {
+    const runs = [['multicast', 16 * MiB, []], ['multicast', 64 * MiB, ['--block-size', String(MiB)]],
+      ['back-pressure', 4 * MiB, []], ['back-pressure', 32 * MiB, ['--block-size', String(MiB)]]] as const;
+    for (const [mode, size, flags] of runs) {
+      const t = await measureThroughput(mode, size, [...flags]);
+      console.log(`[${config}] ${describeThroughput(t)}${flags.length ? ` with ${flags.join(' ')}` : ''}`);
       expect(t.exact).toBe(true);
     }
   });
