@@ -69,9 +69,8 @@ function logBus(log: (level: number, message: string) => void, info: BusInfo, ar
   if (info.watching === 'events') {
     log(1, 'warning: --watch events on a network file system: changes made by other hosts wake nothing, every wait runs its full --sleep-interval');
   }
-  log(1, 'note: on a shared file system every host must mount it without attribute and entry caching where possible ' +
-    '(GlusterFS: attribute-timeout=0,entry-timeout=0; NFS: lookupcache=positive or none); filebus works with caching mounts ' +
-    'but sees other hosts\' changes later (docs/distributed.md)');
+  log(1, 'note: other hosts\' changes are seen by polling, and no sooner than this host\'s file system client shows them; ' +
+    'mount options (NFS: lookupcache=positive,actimeo=0) and --lock choice: docs/distributed.md');
 }
 
 /**
