@@ -1,3 +1,5 @@
+import os from 'node:os';
+
 /**
  * Every error filebus raises on purpose is a FilebusError with a stable code,
  * so callers (and the CLI) can tell a usage mistake from an I/O failure
@@ -14,6 +16,11 @@ export type FilebusErrorCode =
   | 'ERR_FILEBUS_CORRUPT'
   /** A named consumer is in use by another live process, or does not exist. */
   | 'ERR_FILEBUS_CONSUMER'
+  /**
+   * The bus is locked with another strategy than this process's `lock`
+   * (`--lock flock` on a bus that uses mkdir locks, or the reverse).
+   */
+  | 'ERR_FILEBUS_LOCK_STRATEGY'
   /** The operation was cancelled through an AbortSignal or close(). */
   | 'ERR_FILEBUS_ABORTED'
   /** Reading or writing bus files failed (the cause holds the system error). */
@@ -43,10 +50,24 @@ export function errnoCode(error: unknown): string | undefined {
   return undefined;
 }
 
+const ESTALE = os.constants.errno.ESTALE ?? 116;
+
+/**
+ * ESTALE: a network file system resolved a name to a file that another host
+ * has since replaced or removed. libuv has no name for errno 116, so Node
+ * reports it as code 'Unknown system error -116'; only the number is reliable.
+ */
+export function isStale(error: unknown): boolean {
+  if (typeof error !== 'object' || error === null) return false;
+  const { errno, code } = error as { errno?: unknown; code?: unknown };
+  return errno === -ESTALE || code === 'ESTALE';
+}
+
 /** Wraps a system error from a bus file operation, naming what was being done. */
 export function ioError(action: string, path: string, cause: unknown): FilebusError {
   const code = errnoCode(cause);
-  const reason = code === 'ENOSPC' ? 'no space left on device' : code === 'EACCES' || code === 'EPERM' ? 'permission denied' : (code ?? String(cause));
+  const reason = code === 'ENOSPC' ? 'no space left on device' : code === 'EACCES' || code === 'EPERM' ? 'permission denied'
+    : isStale(cause) ? 'stale file handle (ESTALE)' : (code ?? String(cause));
   return new FilebusError('ERR_FILEBUS_IO', `cannot ${action} ${path}: ${reason}`, { path, cause });
 }
 

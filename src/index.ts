@@ -6,6 +6,8 @@ export {
   DEFAULT_BLOCK_SIZE,
   DEFAULT_SLEEP_INTERVAL,
   type BusMode,
+  type LockStrategy,
+  type WatchMode,
   type StartPosition,
   type WindowSize,
   type BusOptions,
@@ -13,6 +15,8 @@ export {
   type ProducerOptions,
 } from './options.js';
 export type { ConsumerPosition } from './engine/multicast-source.js';
+export type { BusInfo } from './engine/open-bus.js';
+export type { FileSystemInfo } from './watch/file-system.js';
 export { removeConsumer } from './streams/remove-consumer.js';
 export {
   busStatus,

@@ -13,6 +13,30 @@ export type BusMode = 'lossy' | 'back-pressure' | 'multicast';
 
 export const BUS_MODES: readonly BusMode[] = ['lossy', 'back-pressure', 'multicast'];
 
+/**
+ * How a process learns that the bus changed.
+ * - `auto`: file system events, except on network and FUSE file systems,
+ *   whose events never report what other hosts do: there, polling.
+ * - `events`: file system events (inotify through chokidar and fs.watch).
+ * - `poll`: look every `sleepInterval`, nothing else.
+ * Either way every wait also ends after `sleepInterval`.
+ */
+export type WatchMode = 'auto' | 'events' | 'poll';
+
+export const WATCH_MODES: readonly WatchMode[] = ['auto', 'events', 'poll'];
+
+/**
+ * The bus lock.
+ * - `flock`: flock(2) on FILE.lock, the reference filebus's lock (default).
+ * - `mkdir`: a directory FILE.lock.d created with mkdir(2) (proper-lockfile),
+ *   refreshed while held and taken over when stale, for file systems that do
+ *   not share flock between hosts.
+ * Every process on one bus must use the same strategy.
+ */
+export type LockStrategy = 'flock' | 'mkdir';
+
+export const LOCK_STRATEGIES: readonly LockStrategy[] = ['flock', 'mkdir'];
+
 /** How much a multicast bus retains: a count of chunks, or bytes. */
 export type WindowSize = { readonly chunks: number } | { readonly bytes: number };
 
@@ -32,8 +56,15 @@ export interface BusOptions {
    * With file monitoring on this is only a safety net. Default 0.1.
    */
   sleepInterval?: number;
-  /** Wake on file system events (chokidar) rather than only polling. Default true. */
+  /**
+   * Wake on file system events (chokidar) rather than only polling. Default
+   * true; false is `watch: 'poll'` (`--no-file-monitoring`).
+   */
   fileMonitoring?: boolean;
+  /** How changes are noticed (`--watch`): 'auto' (default), 'events' or 'poll'. See WatchMode. */
+  watch?: WatchMode;
+  /** The bus lock (`--lock`): 'flock' (default, the reference's) or 'mkdir'. See LockStrategy. */
+  lock?: LockStrategy;
   /** Cancels the producer or consumer, like calling `destroy()`. */
   signal?: AbortSignal;
   /**
@@ -96,7 +127,8 @@ export interface ResolvedBusOptions {
   readonly mode: BusMode;
   readonly blockSize: number;
   readonly sleepIntervalMs: number;
-  readonly fileMonitoring: boolean;
+  readonly watch: WatchMode;
+  readonly lock: LockStrategy;
   readonly signal: AbortSignal | undefined;
   readonly window: WindowSize;
   readonly retainAll: boolean;
@@ -157,6 +189,9 @@ export function resolveBusOptions(options: BusOptions): ResolvedBusOptions {
   if (options.fileMonitoring !== undefined && typeof options.fileMonitoring !== 'boolean') {
     throw invalid(`fileMonitoring must be true or false, got ${JSON.stringify(options.fileMonitoring)}`);
   }
+  const watch = resolveWatch(options.watch, options.fileMonitoring);
+  const lock = options.lock ?? 'flock';
+  if (!LOCK_STRATEGIES.includes(lock)) throw invalid(`--lock must be flock or mkdir, got ${JSON.stringify(lock)}`);
   const mode = options.mode ?? 'lossy';
   if (!BUS_MODES.includes(mode)) throw invalid(`mode must be one of ${BUS_MODES.join(', ')}, got ${JSON.stringify(mode)}`);
   return {
@@ -164,12 +199,23 @@ export function resolveBusOptions(options: BusOptions): ResolvedBusOptions {
     mode,
     blockSize: checkBlockSize(options.blockSize ?? DEFAULT_BLOCK_SIZE),
     sleepIntervalMs: checkSleepInterval(options.sleepInterval ?? DEFAULT_SLEEP_INTERVAL) * 1000,
-    fileMonitoring: options.fileMonitoring ?? true,
+    watch,
+    lock,
     signal: options.signal,
     window: parseWindow(options.window ?? DEFAULT_WINDOW_CHUNKS),
     retainAll: checkRetain(options.retain ?? 'window'),
     fileMode: checkFileMode(options.fileMode),
   };
+}
+
+/** `fileMonitoring: false` predates `watch` and means polling; asking for events as well is a contradiction. */
+function resolveWatch(watch: unknown, fileMonitoring: boolean | undefined): WatchMode {
+  if (watch === undefined) return fileMonitoring === false ? 'poll' : 'auto';
+  if (!WATCH_MODES.includes(watch as WatchMode)) throw invalid(`--watch must be auto, events or poll, got ${JSON.stringify(watch)}`);
+  if (fileMonitoring === false && watch !== 'poll') {
+    throw invalid(`--no-file-monitoring means --watch poll; it contradicts --watch ${String(watch)}`);
+  }
+  return watch as WatchMode;
 }
 
 export function checkFileMode(value: unknown): number | undefined {

@@ -25,6 +25,8 @@ const OPTIONS: ReadonlyArray<[option: string, kind: 'string' | 'boolean']> = [
   ['block-size', 'string'],
   ['sleep-interval', 'string'],
   ['file-monitoring', 'boolean'],
+  ['watch', 'string'],
+  ['lock', 'string'],
   ['file-mode', 'string'],
   ['progress', 'boolean'],
   ['progress-interval', 'string'],

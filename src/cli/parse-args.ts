@@ -1,5 +1,7 @@
 import yargs, { type Argv } from 'yargs';
-import { DEFAULT_BLOCK_SIZE, DEFAULT_SLEEP_INTERVAL, parseWindow, type BusMode } from '../options.js';
+import {
+  DEFAULT_BLOCK_SIZE, DEFAULT_SLEEP_INTERVAL, LOCK_STRATEGIES, WATCH_MODES, parseWindow, type BusMode, type LockStrategy, type WatchMode,
+} from '../options.js';
 import { ENVIRONMENT_OPTIONS, environmentBoolean, environmentVariableOf, readEnvironment, type FromEnvironment } from './environment.js';
 
 export type CliCommand = 'producer' | 'consumer' | 'remove-consumer' | 'status';
@@ -10,7 +12,8 @@ export interface CliArgs {
   readonly mode: BusMode;
   readonly blockSize: number;
   readonly sleepInterval: number;
-  readonly fileMonitoring: boolean;
+  readonly watch: WatchMode;
+  readonly lock: LockStrategy;
   readonly verbosity: number;
   readonly blockingRead: boolean;
   readonly window: string | undefined;
@@ -112,7 +115,17 @@ export function defineCli(argv: readonly string[], version: string): Argv {
     .option('file-monitoring', {
       type: 'boolean',
       default: true,
-      describe: withEnv('file-monitoring', 'wake on file system events; --no-file-monitoring polls every --sleep-interval instead'),
+      describe: withEnv('file-monitoring', 'wake on file system events; --no-file-monitoring polls every --sleep-interval instead (= --watch poll)'),
+    })
+    .option('watch', {
+      type: 'string',
+      requiresArg: true,
+      describe: withEnv('watch', 'auto: file system events, but polling every --sleep-interval on network and FUSE file systems (whose events miss other hosts); events; poll [default: auto]'),
+    })
+    .option('lock', {
+      type: 'string',
+      requiresArg: true,
+      describe: withEnv('lock', 'flock: flock(2) on FILE.lock, as the reference filebus; mkdir: a lock directory FILE.lock.d, for file systems that do not share flock between hosts. Every process on a bus must use the same [default: flock]'),
     })
     .option('file-mode', {
       alias: 'mode',
@@ -172,7 +185,7 @@ export function parseArgs(argv: readonly string[], version: string, env: NodeJS.
   const sourced = (option: string): Sourced | undefined => {
     const text = single(parsed, option);
     if (text !== undefined) return { text, label: `--${option}` };
-    const fromEnv = transfers || option === 'filename' ? environment.get(option) : undefined;
+    const fromEnv = transfers || option === 'filename' || option === 'lock' ? environment.get(option) : undefined;
     return fromEnv && { text: fromEnv.text, label: fromEnv.variable };
   };
   /** A boolean flag from the command line when given there (also as --no-X), else from the environment. */
@@ -223,7 +236,8 @@ export function parseArgs(argv: readonly string[], version: string, env: NodeJS.
     fileMode,
     blockSize,
     sleepInterval,
-    fileMonitoring: flag('file-monitoring', true),
+    watch: parseWatch(sourced('watch'), flag('file-monitoring', true)),
+    lock: parseLock(sourced('lock')),
     verbosity: Number(parsed['verbose'] ?? 0),
     blockingRead: Boolean(parsed['blocking-read']),
     json: parsed['json'] === true,
@@ -276,7 +290,7 @@ const KNOWN_OPTIONS = new Set([
   'filename', 'back-pressure', 'lossless', 'block-size', 'sleep-interval', 'file-monitoring', 'no-file-monitoring',
   'verbose', 'v', 'version', 'help', 'h', 'blocking-read', 'no-back-pressure', 'no-lossless', 'no-blocking-read',
   'multicast', 'no-multicast', 'window', 'retain', 'name', 'from', 'file-mode', 'mode',
-  'json', 'no-json', 'progress', 'no-progress', 'progress-interval',
+  'json', 'no-json', 'progress', 'no-progress', 'progress-interval', 'watch', 'lock',
 ]);
 
 /** Other spellings of a flag, by the name the rest of parseArgs knows it under. */
@@ -322,6 +336,21 @@ function single(parsed: Record<string, unknown>, name: string): string | undefin
   if (value === undefined) return undefined;
   if (Array.isArray(value)) throw new UsageError(`--${name} may be given only once`);
   return String(value);
+}
+
+function parseWatch(value: Sourced | undefined, fileMonitoring: boolean): WatchMode {
+  if (value !== undefined && !WATCH_MODES.includes(value.text as WatchMode)) throw new UsageError(`${value.label} must be auto, events or poll, got '${value.text}'`);
+  if (!fileMonitoring) {
+    if (value !== undefined && value.text !== 'poll') throw new UsageError(`--no-file-monitoring means --watch poll; it contradicts ${value.label} ${value.text}`);
+    return 'poll';
+  }
+  return (value?.text ?? 'auto') as WatchMode;
+}
+
+function parseLock(value: Sourced | undefined): LockStrategy {
+  if (value === undefined) return 'flock';
+  if (!LOCK_STRATEGIES.includes(value.text as LockStrategy)) throw new UsageError(`${value.label} must be flock or mkdir, got '${value.text}'`);
+  return value.text as LockStrategy;
 }
 
 function parseFileMode(value: Sourced | undefined): number | undefined {

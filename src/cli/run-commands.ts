@@ -4,6 +4,7 @@ import { Producer, type TransferStats } from '../streams/producer.js';
 import { checkStartPosition, type BusOptions } from '../options.js';
 import { removeConsumer } from '../streams/remove-consumer.js';
 import { busStatus } from '../status/bus-status.js';
+import type { BusInfo } from '../engine/open-bus.js';
 import type { CliArgs } from './parse-args.js';
 import { ProgressReporter, type ProgressSource } from './progress.js';
 import { formatStatus } from './status-report.js';
@@ -16,7 +17,8 @@ function busOptions(args: CliArgs, signal: AbortSignal): BusOptions {
     mode: args.mode,
     blockSize: args.blockSize,
     sleepInterval: args.sleepInterval,
-    fileMonitoring: args.fileMonitoring,
+    watch: args.watch,
+    lock: args.lock,
     signal,
     ...(args.window !== undefined && { window: args.window }),
     retain: args.retain,
@@ -29,6 +31,7 @@ export async function runProducer(args: CliArgs, signal: AbortSignal): Promise<v
   const producer = new Producer({ ...busOptions(args, signal), blockingRead: args.blockingRead });
   const log = logger(args, 'producer');
   log(1, `${args.mode} producer on ${args.filename}`);
+  producer.on('bus', (info: BusInfo) => logBus(log, info, args));
   producer.on('chunk', (stats: TransferStats) => log(2, `published chunk ${stats.chunks} (${stats.bytes} bytes so far)`));
   await withProgress(args, 'producer', producer, () => feedStandardInput(producer, args.blockSize));
   log(1, `done: ${producer.stats.chunks} chunks, ${producer.stats.bytes} bytes`);
@@ -60,6 +63,22 @@ function logger(args: CliArgs, role: string): (level: number, message: string) =
 }
 
 /**
+ * Says how the bus is watched and locked, and on a network file system
+ * what that costs and what it needs (docs/distributed.md).
+ */
+function logBus(log: (level: number, message: string) => void, info: BusInfo, args: CliArgs): void {
+  const fsName = `${info.fileSystem.name}${info.fileSystem.network ? ', a network file system' : ''}`;
+  const watching = info.watching === 'events' ? 'file system events' : `polling every ${args.sleepInterval} s`;
+  log(1, `bus on ${fsName}; watching: ${watching}; lock: ${info.lock}`);
+  if (!info.fileSystem.network) return;
+  if (info.watching === 'events') {
+    log(1, 'warning: --watch events on a network file system: changes made by other hosts wake nothing, every wait runs its full --sleep-interval');
+  }
+  log(1, 'note: other hosts\' changes are seen by polling, and no sooner than this host\'s file system client shows them; ' +
+    'mount options (NFS: lookupcache=positive,actimeo=0) and --lock choice: docs/distributed.md');
+}
+
+/**
  * The bus onto stdout. Each chunk is written whole to fd 1 before the next
  * is asked for, which is what makes a back-pressure chunk count as
  * delivered: a consumer killed mid-write leaves it on the bus.
@@ -76,6 +95,7 @@ export async function runConsumer(args: CliArgs, signal: AbortSignal): Promise<v
   });
   const log = logger(args, 'consumer');
   log(1, `${args.mode} consumer on ${args.filename}`);
+  consumer.on('bus', (info: BusInfo) => logBus(log, info, args));
   await withProgress(args, 'consumer', consumer, async () => {
     for await (const chunk of consumer) {
       await writeAll(1, chunk);
@@ -94,6 +114,6 @@ export async function runStatus(args: CliArgs): Promise<void> {
 
 /** Forgets a named multicast consumer, so its position no longer holds retention. */
 export async function runRemoveConsumer(args: CliArgs): Promise<void> {
-  const removed = await removeConsumer({ filename: args.filename, mode: 'multicast' }, args.name ?? '');
+  const removed = await removeConsumer({ filename: args.filename, mode: 'multicast', lock: args.lock }, args.name ?? '');
   if (!removed) throw new FilebusError('ERR_FILEBUS_CONSUMER', `no consumer named ${args.name} on ${args.filename}`);
 }

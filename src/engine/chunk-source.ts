@@ -1,6 +1,7 @@
 import { ioError, errnoCode } from '../errors.js';
 import fs from 'node:fs';
-import { closeQuietly, fileExists, openChunk, readChunk } from '../wire/chunk-file.js';
+import { closeQuietly, fileExists, openChunk, readChunk, removeQuietly } from '../wire/chunk-file.js';
+import { claimChunk, listed } from '../wire/server-view.js';
 import { joinMulticast, multicastChunks, type ConsumerPosition, type MulticastJoin } from './multicast-source.js';
 import { lossyChunks } from './lossy-source.js';
 import type { Bus } from './open-bus.js';
@@ -35,32 +36,47 @@ export async function openChunkSource(bus: Bus, options: SourceOptions): Promise
  * Back-pressure: take FILE under the lock, hand it over, and only then
  * unlink it, which is what lets the producer go on. An empty FILE is the
  * end-of-stream marker: consume it and end.
+ *
+ * On a network file system FILE is read through a link made under the
+ * lock (claimChunk): this host's cache may still show a chunk another
+ * host's consumer has taken, and reading that would deliver it twice.
  */
 async function* backPressureChunks(bus: Bus, into: ReadBuffer): ChunkSource {
   const { paths, options, signal, lock } = bus;
   const watcher = await bus.watchFile();
   for (;;) {
     const seen = watcher.generation;
-    if (!fileExists(paths.file)) {
+    if (!(bus.network ? listed(paths.dir, paths.base) : fileExists(paths.file))) {
       await watcher.changedSince(seen, options.sleepIntervalMs, signal);
       continue;
     }
     await lock.acquire(signal);
+    let taken = false;
+    let claim: string | undefined;
     try {
-      const opened = openChunk(paths.file);
-      if (!opened) continue;
-      let data: Buffer;
-      try {
-        data = readChunk(paths.file, opened.fd, opened.size, into);
-      } finally {
-        closeQuietly(opened.fd);
+      const opened = bus.network ? claimChunk(paths) : openChunk(paths.file);
+      if (opened) {
+        if ('claim' in opened) claim = opened.claim;
+        let data: Buffer | undefined;
+        try {
+          data = readChunk(paths.file, opened.fd, opened.size, into);
+        } finally {
+          closeQuietly(opened.fd);
+        }
+        if (data !== undefined) {
+          taken = true;
+          if (data.length > 0) yield data;
+          unlinkChunk(paths.file);
+          if (data.length === 0) return;
+        }
       }
-      if (data.length > 0) yield data;
-      unlinkChunk(paths.file);
-      if (data.length === 0) return;
     } finally {
+      // After FILE: a consumer that dies in between leaves only a temporary name, which producers sweep.
+      if (claim !== undefined) removeQuietly(claim);
       lock.release();
     }
+    // Taken by another consumer, or gone under us (ESTALE): look again after a wait, not at once.
+    if (!taken) await watcher.changedSince(seen, options.sleepIntervalMs, signal);
   }
 }
 

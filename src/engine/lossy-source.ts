@@ -1,6 +1,7 @@
 import path from 'node:path';
 import { closeQuietly, openChunk, readChunk, sameChunk, type ChunkIdentity } from '../wire/chunk-file.js';
 import { listRecent, parseRecentName, recentName } from '../wire/recent-chunks.js';
+import { listed } from '../wire/server-view.js';
 import type { ReadBuffer } from '../util/read-buffer.js';
 import type { ChunkSource } from './chunk-source.js';
 import type { Bus } from './open-bus.js';
@@ -66,16 +67,19 @@ export async function* lossyChunks(bus: Bus, into: ReadBuffer): ChunkSource {
         const opened = openChunk(file);
         // Gone: the ring moved past it before we got here, a chunk missed.
         if (!opened) continue;
-        if (seenBefore(opened.id)) {
+        const data = seenBefore(opened.id) ? undefined : readChunk(file, opened.fd, opened.size, into);
+        if (data === undefined) {
           closeQuietly(opened.fd);
           continue;
         }
-        const data = readChunk(file, opened.fd, opened.size, into);
         remember(opened);
         if (data.length > 0) yield data;
         continue;
       }
-      const opened = lastSeq === undefined ? undefined : openChunk(paths.file);
+      // On a network file system FILE is opened only while the server
+      // lists it: the listing refreshes this host's cached entry, which
+      // could otherwise show an old chunk for up to its cache timeout.
+      const opened = lastSeq === undefined || (bus.network && !listed(paths.dir, paths.base)) ? undefined : openChunk(paths.file);
       if (opened && !seenBefore(opened.id)) {
         if (!sameChunk(listedFor, opened.id)) {
           listedFor = opened.id;
@@ -84,6 +88,12 @@ export async function* lossyChunks(bus: Bus, into: ReadBuffer): ChunkSource {
           continue;
         }
         const data = readChunk(paths.file, opened.fd, opened.size, into);
+        // Replaced by another host between the open and the read (ESTALE): look again.
+        if (data === undefined) {
+          closeQuietly(opened.fd);
+          await watcher.changedSince(seen, options.sleepIntervalMs, signal);
+          continue;
+        }
         remember(opened);
         // An empty FILE is a back-pressure end marker seen by an eavesdropper: no data.
         if (data.length > 0) yield data;

@@ -6,6 +6,7 @@ import { removeQuietly, writeNewFile } from '../wire/chunk-file.js';
 import { scanCursors } from '../wire/cursor-file.js';
 import type { ProducerRegistration } from '../wire/producer-registry.js';
 import { tempPath } from '../wire/paths.js';
+import { identityOnServer } from '../wire/server-view.js';
 import {
   checksum, consumersDir, ensureMulticastDirs, listSegments, removeSegment, segmentName, segmentSize, segmentsDir,
   type SegmentRef,
@@ -123,7 +124,10 @@ export class MulticastPublisher implements Publisher {
         // The watcher is made the first time the producer has to wait: a
         // producer that never waits has no use for every cursor write's event.
         const watcher = (this.#cursorWatcher ??= this.#bus.watchDirectory(this.#consumers, (name) => name.endsWith('.cursor')));
-        await watcher.changedSince(seen ?? watcher.generation, Math.min(options.sleepIntervalMs, LIVENESS_CHECK_MS), signal);
+        // Not on a network file system, where each look at the cursors is a
+        // round trip per cursor, nor where liveness is a 10 s heartbeat (mkdir).
+        const lookAgainMs = this.#bus.network || options.lock === 'mkdir' ? options.sleepIntervalMs : Math.min(options.sleepIntervalMs, LIVENESS_CHECK_MS);
+        await watcher.changedSince(seen ?? watcher.generation, lookAgainMs, signal);
       }
       if (!waited) this.#oneAtATime = false;
     } finally {
@@ -177,7 +181,10 @@ export class MulticastPublisher implements Publisher {
 
   #refreshHead(): void {
     if (this.#linked) {
-      const st = statOrUndefined(this.#bus.paths.file);
+      // On a network file system this host may still see FILE as the
+      // segment it linked last after another host's producer re-linked it:
+      // ask the server which file FILE is.
+      const st = this.#bus.network ? identityOnServer(this.#bus.paths) : statOrUndefined(this.#bus.paths.file);
       if (st && st.dev === this.#linked.dev && st.ino === this.#linked.ino) return;
     }
     const bytes = 'bytes' in this.#bus.options.window;
@@ -212,8 +219,14 @@ export class MulticastPublisher implements Publisher {
       removeQuietly(link);
       throw ioError('publish to', this.#bus.paths.file, error);
     }
-    const st = fs.lstatSync(target, { bigint: true });
-    this.#linked = { dev: st.dev, ino: st.ino };
+    try {
+      const st = fs.lstatSync(target, { bigint: true });
+      this.#linked = { dev: st.dev, ino: st.ino };
+    } catch {
+      // Only a shortcut for the next publish (GlusterFS clients have answered
+      // this lstat with EBADFD): without it the next publish lists the segments.
+      this.#linked = undefined;
+    }
   }
 
   /**
@@ -225,7 +238,8 @@ export class MulticastPublisher implements Publisher {
     if (retainAll) return true;
     if (this.#within(window, this.#retained, size)) return true;
 
-    const cursors = scanCursors(this.#consumers, true);
+    // On a network file system, past the page cache: consumers on other hosts rewrite cursors in place.
+    const cursors = scanCursors(this.#consumers, true, this.#bus.liveness, this.#bus.network);
     let minAll = Infinity;
     let minLive = Infinity;
     for (const cursor of cursors) {

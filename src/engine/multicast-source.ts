@@ -47,13 +47,13 @@ export async function joinMulticast(bus: Bus, join: MulticastJoin): Promise<Owne
   try {
     // Forget anonymous consumers that died, so they hold nothing even when
     // no retention pass runs (--retain all).
-    scanCursors(dir, true);
+    scanCursors(dir, true, bus.liveness);
     if (join.name !== undefined) {
-      const existing = OwnedCursor.open(dir, checkConsumerName(join.name));
+      const existing = OwnedCursor.open(dir, checkConsumerName(join.name), bus.liveness);
       if (existing) return existing;
     }
     const start = startPosition(segmentsDir(bus.paths), listSegments(segmentsDir(bus.paths)), join.from);
-    return OwnedCursor.create(dir, join.name ?? anonymousId(), start, bus.options.fileMode);
+    return OwnedCursor.create(dir, join.name ?? anonymousId(), start, bus.options.fileMode, bus.liveness);
   } finally {
     bus.lock.release();
   }
@@ -128,9 +128,14 @@ export async function* multicastChunks(
     let buffer: Buffer;
     let used: number;
     try {
-      if (first.size === 0) return { data: readOpenSegment(first, ref), count: 1 };
+      if (first.size === 0) {
+        const data = readOpenSegment(first, ref);
+        return data && { data, count: 1 };
+      }
       buffer = into.take(Math.max(coalesceBytes, first.size));
-      used = readOpenSegment(first, ref, regionOf(buffer, 0)).length;
+      const data = readOpenSegment(first, ref, regionOf(buffer, 0));
+      if (!data) return undefined;
+      used = data.length;
     } finally {
       closeQuietly(first.fd);
     }
@@ -148,7 +153,9 @@ export async function* multicastChunks(
       if (!segment) break;
       try {
         if (segment.size === 0 || used + segment.size > buffer.length) break;
-        used += readOpenSegment(segment, ref, regionOf(buffer, used)).length;
+        const data = readOpenSegment(segment, ref, regionOf(buffer, used));
+        if (!data) break;
+        used += data.length;
         count += 1;
       } catch {
         break;

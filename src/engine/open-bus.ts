@@ -2,11 +2,13 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { createDirectory, type FileMode } from '../util/permissions.js';
 import { FilebusError, errnoCode } from '../errors.js';
-import { FlockLock } from '../lock/flock.js';
 import type { BusLock } from '../lock/bus-lock.js';
-import { resolveBusOptions, type BusOptions, type ResolvedBusOptions } from '../options.js';
+import type { Liveness } from '../lock/liveness.js';
+import { checkLockStrategy, claimLockStrategy, createBusLock, livenessFor } from '../lock/strategy.js';
+import { resolveBusOptions, type BusOptions, type LockStrategy, type ResolvedBusOptions } from '../options.js';
 import type { ChangeWatcher } from '../watch/change-watcher.js';
-import { watchDirectory, watchFile } from '../watch/create-watcher.js';
+import { usesEvents, watchDirectory, watchFile } from '../watch/create-watcher.js';
+import { detectFileSystem, type FileSystemInfo } from '../watch/file-system.js';
 import { busPaths, sweepStaleTemps, type BusPaths } from '../wire/paths.js';
 
 /** Everything an engine needs to work on one bus, opened once per producer or consumer. */
@@ -14,6 +16,16 @@ export interface Bus {
   readonly options: ResolvedBusOptions;
   readonly paths: BusPaths;
   readonly lock: BusLock;
+  /** How this bus tells that a cursor's or producer's owner still runs (flock, or mtime heartbeats on mkdir buses). */
+  readonly liveness: Liveness;
+  /**
+   * Other hosts may change the bus behind this host's caches (a network or
+   * FUSE file system): engines then read names and chunks in ways that
+   * reach the server (docs/distributed.md).
+   */
+  readonly network: boolean;
+  /** What the bus is set up with, for logging. */
+  readonly info: BusInfo;
   /** A watcher waking on changes to FILE; closed with the bus. */
   watchFile(): Promise<ChangeWatcher>;
   /** A watcher waking on the names in `dir` that `wanted` accepts, telling `onName` each; closed with the bus. */
@@ -23,11 +35,22 @@ export interface Bus {
   close(): Promise<void>;
 }
 
+/** How a bus was set up; a Producer or Consumer emits it as 'bus' once open. */
+export interface BusInfo {
+  /** The file system holding the bus, and whether it counts as network. */
+  readonly fileSystem: FileSystemInfo;
+  /** 'events' when waits wake on file system events, 'poll' when only --sleep-interval ends them. */
+  readonly watching: 'events' | 'poll';
+  readonly lock: LockStrategy;
+}
+
 export interface OpenBusRole {
-  /** Whether this role writes into FILE's directory (producers, back-pressure and multicast consumers). */
+  /**
+   * Whether this role writes into FILE's directory (producers, back-pressure
+   * and multicast consumers). Writers mark the bus with their lock strategy,
+   * and clear the temporary files that killed processes of this host left behind.
+   */
   readonly writes: boolean;
-  /** Producers clear temporary files that killed producers of this host left behind. */
-  readonly producer?: boolean;
 }
 
 /**
@@ -39,24 +62,33 @@ export async function openBus(options: BusOptions, role: OpenBusRole): Promise<B
   const resolved = resolveBusOptions(options);
   const paths = busPaths(resolved.filename);
   checkBusPath(paths, role, resolved.fileMode);
-  if (role.producer) sweepStaleTemps(paths);
+  // Only processes that may lock mark the bus; the others just refuse the other strategy.
+  if (role.writes) claimLockStrategy(paths, resolved.lock, resolved.fileMode);
+  else checkLockStrategy(paths, resolved.lock);
+  // Producers, and back-pressure consumers whose claims (server-view.ts) are temporary names too.
+  if (role.writes) sweepStaleTemps(paths);
+  const fileSystem = detectFileSystem(paths.dir);
+  const events = usesEvents(resolved.watch, fileSystem);
   const controller = new AbortController();
   const signal = resolved.signal ? AbortSignal.any([resolved.signal, controller.signal]) : controller.signal;
-  const lock = new FlockLock(paths.lock, resolved.fileMode);
+  const lock = createBusLock(resolved.lock, paths, resolved.fileMode);
   const watchers: Promise<ChangeWatcher | undefined>[] = [];
   let closed: Promise<void> | undefined;
   return {
     options: resolved,
     paths,
     lock,
+    liveness: livenessFor(resolved.lock),
+    network: fileSystem.network,
+    info: { fileSystem, watching: events ? 'events' : 'poll', lock: resolved.lock },
     signal,
     watchFile() {
-      const watcher = watchFile(paths.file, resolved.fileMonitoring);
+      const watcher = watchFile(paths.file, events);
       watchers.push(watcher.catch(() => undefined));
       return watcher;
     },
     watchDirectory(dir, wanted, onName) {
-      const watcher = watchDirectory(dir, resolved.fileMonitoring, wanted, onName);
+      const watcher = watchDirectory(dir, events, wanted, onName);
       watchers.push(Promise.resolve(watcher));
       return watcher;
     },

@@ -4,6 +4,7 @@ import { fileExists, removeQuietly, writeNewFile } from '../wire/chunk-file.js';
 import { tempPath } from '../wire/paths.js';
 import { RecentRing } from '../wire/recent-chunks.js';
 import { sleep } from '../util/abortable.js';
+import { chunkOnServer, listed } from '../wire/server-view.js';
 import type { ChangeWatcher } from '../watch/change-watcher.js';
 import { MulticastPublisher } from './multicast-publisher.js';
 import type { Bus } from './open-bus.js';
@@ -152,6 +153,11 @@ const RING_GRACE_MS = 100;
  * Back-pressure: FILE existing means a consumer has not taken the last chunk
  * yet, so wait until it is gone. The check is repeated under the lock
  * because another producer may have published in between.
+ *
+ * On a network file system this host's cache can show FILE for a second
+ * after a consumer on another host removed it: the wait asks the server's
+ * listing instead, and the check under the lock asks the server itself
+ * (server-view.ts), since replacing a chunk nobody took would lose it.
  */
 class BackPressurePublisher extends RenamePublisher {
   #watcher: ChangeWatcher | undefined;
@@ -161,19 +167,21 @@ class BackPressurePublisher extends RenamePublisher {
     const watcher = (this.#watcher ??= this.bus.watchDirectory(paths.dir, (name) => name === paths.base));
     for (;;) {
       const seen = watcher.generation;
-      if (fileExists(paths.file)) {
+      if (this.bus.network ? listed(paths.dir, paths.base) : fileExists(paths.file)) {
         await watcher.changedSince(seen, options.sleepIntervalMs, signal);
         continue;
       }
       await lock.acquire(signal);
       try {
-        if (!fileExists(paths.file)) {
+        if (!(this.bus.network ? chunkOnServer(paths) : fileExists(paths.file))) {
           this.rename(temp);
           return;
         }
       } finally {
         lock.release();
       }
+      // Another producer was faster: wait for its chunk to be taken.
+      await watcher.changedSince(seen, options.sleepIntervalMs, signal);
     }
   }
 

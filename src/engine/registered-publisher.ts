@@ -16,7 +16,7 @@ const RECORD_INTERVAL_MS = 1000;
 export function registerProducer(bus: Bus): ProducerRegistration | undefined {
   const multicast = bus.options.mode === 'multicast';
   try {
-    return ProducerRegistration.create(bus.paths, bus.options.fileMode, bus.options.mode, { removeDirWhenLast: !multicast });
+    return ProducerRegistration.create(bus.paths, bus.options.fileMode, bus.options.mode, { removeDirWhenLast: !multicast, liveness: bus.liveness });
   } catch (error) {
     if (multicast) throw error;
     return undefined;

@@ -11,3 +11,15 @@ export interface BusLock {
   /** Releases and frees every resource; the lock cannot be used afterwards. */
   close(): void;
 }
+
+/** The files the lock strategies use, for a bus at `file`. */
+export interface LockPaths {
+  /** FILE itself. */
+  readonly file: string;
+  /** FILE.lock: the flock strategy's lock file (the reference's). */
+  readonly lock: string;
+  /** FILE.lock.d: the mkdir strategy's lock directory. */
+  readonly lockDir: string;
+  /** FILE.lock-strategy: marks a bus that uses the mkdir strategy. */
+  readonly strategyMarker: string;
+}

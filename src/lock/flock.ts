@@ -4,20 +4,31 @@ import { FilebusError, abortError, errnoCode, ioError } from '../errors.js';
 import { createFile, type FileMode } from '../util/permissions.js';
 import type { BusLock } from './bus-lock.js';
 
-/** Opens the lock file, creating it with the bus's mode if it does not exist yet. */
-function openLockFile(path: string, mode: FileMode): number {
+/**
+ * Opens the lock file, creating it with the bus's mode if it does not exist
+ * yet; `created` runs after creating it, and may throw to refuse the bus.
+ */
+function openLockFile(path: string, mode: FileMode, created?: () => void): number {
   try {
     return fs.openSync(path, O_RDWR | O_NOFOLLOW);
   } catch (error) {
     if (errnoCode(error) !== 'ENOENT') throw error;
   }
+  let fd: number;
   try {
-    return createFile(path, O_RDWR | O_EXCL | O_NOFOLLOW, mode);
+    fd = createFile(path, O_RDWR | O_EXCL | O_NOFOLLOW, mode);
   } catch (error) {
     // Someone else created it in between: use theirs.
     if (errnoCode(error) === 'EEXIST') return fs.openSync(path, O_RDWR | O_NOFOLLOW);
     throw error;
   }
+  try {
+    created?.();
+  } catch (error) {
+    fs.closeSync(fd);
+    throw error;
+  }
+  return fd;
 }
 
 const { O_RDWR, O_RDONLY, O_CREAT, O_NOFOLLOW, O_EXCL } = fs.constants;
@@ -33,13 +44,16 @@ const { O_RDWR, O_RDONLY, O_CREAT, O_NOFOLLOW, O_EXCL } = fs.constants;
 export class FlockLock implements BusLock {
   readonly #path: string;
   readonly #mode: FileMode;
+  readonly #created: (() => void) | undefined;
   #fd: number | undefined;
   #held = false;
   #waiting: Promise<void> | undefined;
 
-  constructor(path: string, mode: FileMode) {
+  /** `created` runs when this lock creates FILE.lock, and may throw to refuse the bus. */
+  constructor(path: string, mode: FileMode, created?: () => void) {
     this.#path = path;
     this.#mode = mode;
+    this.#created = created;
   }
 
   async acquire(signal?: AbortSignal): Promise<void> {
@@ -112,8 +126,9 @@ export class FlockLock implements BusLock {
     // truncate a file elsewhere. Read-only is enough for flock when the lock
     // file belongs to another user.
     try {
-      this.#fd = openLockFile(this.#path, this.#mode);
+      this.#fd = openLockFile(this.#path, this.#mode, this.#created);
     } catch (error) {
+      if (error instanceof FilebusError) throw error;
       const code = errnoCode(error);
       if (code === 'EISDIR' || code === 'ELOOP') {
         throw new FilebusError('ERR_FILEBUS_BAD_PATH', `${this.#path} is ${code === 'EISDIR' ? 'a directory' : 'a symbolic link'}, not the bus's lock file`, { path: this.#path });

@@ -6,7 +6,7 @@ import { isAnonymous, scanCursors } from '../wire/cursor-file.js';
 import { busPaths, type BusPaths } from '../wire/paths.js';
 import { inspectRegistrations, producersDir, type ProducerState } from '../wire/producer-registry.js';
 import { consumersDir, listSegments, segmentsDir } from '../wire/segments.js';
-import { lockHeld, lockStrategyOf, type LockStrategyName } from './lock-strategy.js';
+import { livenessOf, lockHeld, lockStrategyOf, type LockStrategyName } from './lock-strategy.js';
 
 export type { LockStrategyName } from './lock-strategy.js';
 
@@ -118,12 +118,13 @@ export async function busStatus(filename: string): Promise<BusStatus> {
   const paths = busPaths(filename);
   const file = checkBusExists(paths);
   const now = Date.now();
-  const registrations = inspectRegistrations(producersDir(paths));
+  const strategy = lockStrategyOf(paths);
+  const liveness = livenessOf(strategy);
+  const registrations = inspectRegistrations(producersDir(paths), liveness);
   const segmentDir = segmentsDir(paths);
   const multicast = kindOf(segmentDir) === 'directory' || kindOf(consumersDir(paths)) === 'directory';
   const mode = modeOf(multicast, registrations, file !== undefined || kindOf(paths.lock) !== undefined);
   const live = registrations.filter((r) => r.live);
-  const strategy = lockStrategyOf(paths);
   const held = lockHeld(paths, strategy);
   const base = {
     version: 1 as const,
@@ -157,7 +158,7 @@ export async function busStatus(filename: string): Promise<BusStatus> {
       oldest: segments[0]?.seq ?? null,
       newest: newest?.seq ?? null,
     },
-    consumers: scanCursors(consumersDir(paths), false)
+    consumers: scanCursors(consumersDir(paths), false, liveness)
       .sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0))
       .map((cursor) => {
         const unread = segments.filter((s) => s.seq >= cursor.position);

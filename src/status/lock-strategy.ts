@@ -1,17 +1,24 @@
 import fs from 'node:fs';
 import { tryFlock } from '../lock/flock.js';
+import { flockLiveness, heartbeatLiveness, type Liveness } from '../lock/liveness.js';
+import { detectLockStrategy } from '../lock/strategy.js';
 import type { BusPaths } from '../wire/paths.js';
 
-/** How a bus's writers exclude each other, as far as the files on disk tell. */
-export type LockStrategyName = 'flock' | 'mkdir' | 'unknown';
-
 /**
- * MERGE(issue 6): a stand-in for `detectLockStrategy` from src/lock/. Today
- * every bus uses flock(2) on FILE.lock, so FILE.lock existing means flock;
- * replace this body with a call to detectLockStrategy when issue 6 lands.
+ * How a bus's writers exclude each other, as far as the files on disk tell:
+ * 'mixed' when both strategies' files are there (processes refuse such a
+ * bus), 'unknown' when neither is (nothing has locked it yet).
  */
+export type LockStrategyName = 'flock' | 'mkdir' | 'mixed' | 'unknown';
+
 export function lockStrategyOf(paths: BusPaths): LockStrategyName {
-  return fs.existsSync(paths.lock) ? 'flock' : 'unknown';
+  const found = detectLockStrategy(paths);
+  return found === 'none' ? 'unknown' : found;
+}
+
+/** How to tell whether a cursor's or a registration's owner runs, on a bus of this strategy. */
+export function livenessOf(strategy: LockStrategyName): Liveness {
+  return strategy === 'mkdir' ? heartbeatLiveness : flockLiveness;
 }
 
 /**

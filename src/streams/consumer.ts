@@ -132,6 +132,7 @@ export class Consumer extends Readable {
   #open(): Promise<{ bus: Bus; source: ChunkSource }> {
     this.#opening ??= (async () => {
       const bus = await openBus(this.#options, { writes: this.#writes() });
+      this.emit('bus', bus.info);
       try {
         const source = await openChunkSource(bus, {
           name: this.#options.name,

@@ -61,8 +61,9 @@ export class Producer extends Writable {
   }
 
   override _construct(callback: Callback): void {
-    openBus(this.#options, { writes: true, producer: true }).then((bus) => {
+    openBus(this.#options, { writes: true }).then((bus) => {
       this.#bus = bus;
+      this.emit('bus', bus.info);
       // Setting up a mode's files can fail too (a file where a directory
       // belongs): that is this stream's error, not an unhandled rejection.
       try {

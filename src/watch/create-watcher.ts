@@ -1,7 +1,9 @@
 import path from 'node:path';
+import type { WatchMode } from '../options.js';
 import type { ChangeWatcher } from './change-watcher.js';
 import { ChokidarWatcher } from './chokidar-watcher.js';
 import { DirectoryWatcher } from './directory-watcher.js';
+import type { FileSystemInfo } from './file-system.js';
 import { PollWatcher } from './poll-watcher.js';
 
 /** How an event-driven watcher learns of changes: the kernel's own events, or chokidar. */
@@ -35,4 +37,12 @@ export function watchDirectory(
   onName?: (name: string) => void,
 ): ChangeWatcher {
   return fileMonitoring ? new DirectoryWatcher(dir, wanted, onName) : new PollWatcher();
+}
+
+/**
+ * `auto` wakes on events except on network file systems, where events never
+ * report what other hosts do: there every wait is a poll of --sleep-interval.
+ */
+export function usesEvents(watch: WatchMode, fileSystem: FileSystemInfo): boolean {
+  return watch === 'events' || (watch === 'auto' && !fileSystem.network);
 }

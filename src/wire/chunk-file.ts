@@ -1,5 +1,5 @@
 import fs from 'node:fs';
-import { FilebusError, errnoCode, ioError } from '../errors.js';
+import { FilebusError, errnoCode, ioError, isStale } from '../errors.js';
 import { createFile, type FileMode } from '../util/permissions.js';
 import { freshReadBuffer, type ReadBuffer } from '../util/read-buffer.js';
 
@@ -53,14 +53,18 @@ function writeAllSync(fd: number, buffers: readonly Buffer[]): void {
   }
 }
 
-/** Opens FILE for reading, or returns undefined when there is none. */
+/**
+ * Opens FILE for reading, or returns undefined when there is none. ESTALE
+ * counts as none: on a network file system it means FILE resolved to a
+ * chunk another host has replaced since, and the caller looks again later.
+ */
 export function openChunk(file: string): { fd: number; id: ChunkIdentity; size: number } | undefined {
   let fd: number;
   try {
     // O_NONBLOCK: were FILE a named pipe, a plain open would wait for a writer forever.
     fd = fs.openSync(file, O_RDONLY | O_NONBLOCK);
   } catch (error) {
-    if (errnoCode(error) === 'ENOENT') return undefined;
+    if (errnoCode(error) === 'ENOENT' || isStale(error)) return undefined;
     throw ioError('open', file, error);
   }
   try {
@@ -70,14 +74,30 @@ export function openChunk(file: string): { fd: number; id: ChunkIdentity; size: 
     if (!st.isFile()) throw new FilebusError('ERR_FILEBUS_BAD_PATH', `${file} is not a regular file`, { path: file });
     return { fd, id: { dev: st.dev, ino: st.ino }, size: Number(st.size) };
   } catch (error) {
-    fs.closeSync(fd);
+    closeQuietly(fd);
     if (error instanceof FilebusError) throw error;
+    if (isGone(error)) return undefined;
     throw ioError('read', file, error);
   }
 }
 
-/** Reads a whole chunk from an open descriptor (the caller closes it). */
-export function readChunk(file: string, fd: number, size: number, into: ReadBuffer = freshReadBuffer): Buffer {
+/**
+ * A file that vanished under an open descriptor: ESTALE, or ENOENT from
+ * network file system clients that open lazily (GlusterFS's open-behind
+ * opens on the server at the first read, by which time another host may
+ * have removed the file).
+ */
+export function isGone(error: unknown): boolean {
+  return isStale(error) || errnoCode(error) === 'ENOENT';
+}
+
+/**
+ * Reads a whole chunk from an open descriptor (the caller closes it).
+ * Undefined when the file is gone (isGone): another host removed or
+ * replaced it before its bytes could be read, so there is no chunk to
+ * give, only a reason to look again.
+ */
+export function readChunk(file: string, fd: number, size: number, into: ReadBuffer = freshReadBuffer): Buffer | undefined {
   try {
     const buffer = into.take(size);
     let filled = 0;
@@ -88,6 +108,7 @@ export function readChunk(file: string, fd: number, size: number, into: ReadBuff
     }
     return filled === size ? buffer : buffer.subarray(0, filled);
   } catch (error) {
+    if (isGone(error)) return undefined;
     throw ioError('read', file, error);
   }
 }

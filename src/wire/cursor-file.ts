@@ -3,7 +3,7 @@ import path from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { crc32 } from 'node:zlib';
 import { FilebusError, errnoCode, ioError } from '../errors.js';
-import { tryFlock } from '../lock/flock.js';
+import type { Holding, Liveness } from '../lock/liveness.js';
 import { HOST } from './paths.js';
 import { createFile, type FileMode } from '../util/permissions.js';
 import { SEQ_DIGITS } from './segments.js';
@@ -15,9 +15,11 @@ import { SEQ_DIGITS } from './segments.js';
  * The checksum lets a reader tell a record torn by a concurrent rewrite from
  * a real one.
  *
- * Liveness: the consumer holds an exclusive flock on the open cursor file
- * for as long as it runs. Whoever can take the lock knows the consumer is
- * gone; the kernel releases it however the consumer dies.
+ * Liveness: on flock buses the consumer holds an exclusive flock on the
+ * open cursor file for as long as it runs; whoever can take the lock knows
+ * the consumer is gone, and the kernel releases it however the consumer
+ * dies. On mkdir buses the consumer keeps the file's mtime fresh instead
+ * (see lock/liveness.ts).
  *
  * Named consumers use their name as id; anonymous ones an id starting with
  * `~`, which no name can, and their cursor is removed when they are gone.
@@ -67,11 +69,14 @@ function decode(record: Buffer): number | undefined {
   return Number.isSafeInteger(value) ? value : undefined;
 }
 
-function readRecord(fd: number, file: string): number {
+/** O_DIRECT reads must ask for a multiple of the block size (FUSE refuses 31 bytes, takes 512 or 4096). */
+const DIRECT_READ_LENGTH = 4096;
+
+function readRecord(fd: number, file: string, direct = false): number {
   // A read racing the owner's rewrite can see a torn record; the checksum
   // catches it and a second look finds the finished one.
   for (let attempt = 0; attempt < 3; attempt++) {
-    const record = Buffer.alloc(RECORD_LENGTH + 1);
+    const record = Buffer.alloc(direct ? DIRECT_READ_LENGTH : RECORD_LENGTH + 1);
     const n = fs.readSync(fd, record, 0, record.length, 0);
     const position = decode(record.subarray(0, n));
     if (position !== undefined) return position;
@@ -85,12 +90,14 @@ export class OwnedCursor {
   readonly file: string;
   #fd: number;
   #position: number;
+  #holding: Holding | undefined;
 
-  private constructor(id: string, file: string, fd: number, position: number) {
+  private constructor(id: string, file: string, fd: number, position: number, holding: Holding | undefined) {
     this.id = id;
     this.file = file;
     this.#fd = fd;
     this.#position = position;
+    this.#holding = holding;
   }
 
   get position(): number {
@@ -98,7 +105,7 @@ export class OwnedCursor {
   }
 
   /** Creates a new cursor; fails if one with this id exists. */
-  static create(dir: string, id: string, position: number, mode: FileMode): OwnedCursor {
+  static create(dir: string, id: string, position: number, mode: FileMode, liveness: Liveness): OwnedCursor {
     const file = path.join(dir, cursorFileName(id));
     let fd: number;
     try {
@@ -106,13 +113,13 @@ export class OwnedCursor {
     } catch (error) {
       throw ioError('create cursor', file, error);
     }
-    tryFlock(fd, 'exclusive', file);
-    const cursor = new OwnedCursor(id, file, fd, position);
+    const cursor = new OwnedCursor(id, file, fd, position, liveness.hold(fd, file, true));
     try {
       cursor.#write(position);
     } catch (error) {
       // An empty cursor would read as corrupt to everyone: leave none.
       fs.rmSync(file, { force: true });
+      cursor.#holding?.release();
       fs.closeSync(fd);
       throw error;
     }
@@ -120,7 +127,7 @@ export class OwnedCursor {
   }
 
   /** Opens an existing named cursor, or returns undefined if there is none. */
-  static open(dir: string, id: string): OwnedCursor | undefined {
+  static open(dir: string, id: string, liveness: Liveness): OwnedCursor | undefined {
     const file = path.join(dir, cursorFileName(id));
     let fd: number;
     try {
@@ -131,10 +138,12 @@ export class OwnedCursor {
     }
     try {
       if (!fs.fstatSync(fd).isFile()) throw new FilebusError('ERR_FILEBUS_CORRUPT', `cursor ${file} is not a regular file`, { path: file });
-      if (!tryFlock(fd, 'exclusive', file)) {
-        throw new FilebusError('ERR_FILEBUS_CONSUMER', `consumer ${id} is already running (its cursor ${file} is locked)`, { path: file });
+      const position = readRecord(fd, file);
+      const holding = liveness.hold(fd, file, false);
+      if (!holding) {
+        throw new FilebusError('ERR_FILEBUS_CONSUMER', `consumer ${id} is already running (its cursor ${file} is held)`, { path: file });
       }
-      return new OwnedCursor(id, file, fd, readRecord(fd, file));
+      return new OwnedCursor(id, file, fd, position, holding);
     } catch (error) {
       fs.closeSync(fd);
       throw error;
@@ -154,6 +163,7 @@ export class OwnedCursor {
     if (isAnonymous(this.id)) {
       try { fs.unlinkSync(this.file); } catch { /* a producer may have swept it */ }
     }
+    this.#holding?.release();
     try { fs.closeSync(this.#fd); } catch { /* already closed */ }
     this.#fd = -1;
   }
@@ -180,8 +190,14 @@ export interface CursorState {
  * Reads every cursor in `dir`. Cursors of anonymous consumers that are gone
  * are removed when `sweep` is set (the caller holds the bus lock, so no
  * consumer is between creating its cursor and locking it).
+ *
+ * `direct`: read with O_DIRECT, past this host's page cache. Cursors are
+ * rewritten in place by their owners, and a network file system client
+ * may keep serving the old bytes of a file another host rewrote without
+ * changing its size (GlusterFS mounted without attribute caching but
+ * without direct-io-mode: for ever). Where O_DIRECT is refused, a plain read.
  */
-export function scanCursors(dir: string, sweep: boolean): CursorState[] {
+export function scanCursors(dir: string, sweep: boolean, liveness: Liveness, direct = false): CursorState[] {
   let names: string[];
   try {
     names = fs.readdirSync(dir);
@@ -195,24 +211,34 @@ export function scanCursors(dir: string, sweep: boolean): CursorState[] {
     if (id === undefined) continue;
     const file = path.join(dir, fileName);
     let fd: number;
+    let directFd = direct;
     try {
-      fd = fs.openSync(file, fs.constants.O_RDONLY | fs.constants.O_NOFOLLOW | fs.constants.O_NONBLOCK);
+      fd = openForReading(file, directFd);
     } catch (error) {
-      if (errnoCode(error) === 'ENOENT') continue;
-      throw ioError('open cursor', file, error);
+      if (!directFd || errnoCode(error) !== 'EINVAL') {
+        if (errnoCode(error) === 'ENOENT') continue;
+        throw ioError('open cursor', file, error);
+      }
+      directFd = false;
+      try {
+        fd = openForReading(file, false);
+      } catch (again) {
+        if (errnoCode(again) === 'ENOENT') continue;
+        throw ioError('open cursor', file, again);
+      }
     }
     try {
       if (!fs.fstatSync(fd).isFile()) {
         throw new FilebusError('ERR_FILEBUS_CORRUPT', `cursor ${file} is not a regular file`, { path: file });
       }
-      const live = !tryFlock(fd, 'shared', file);
+      const live = liveness.isHeld(fd, file);
       if (!live && isAnonymous(id) && sweep) {
         fs.unlinkSync(file);
         continue;
       }
       // A dead consumer's empty cursor: it died registering, before it had a position.
       if (!live && fs.fstatSync(fd).size === 0) continue;
-      states.push({ id, file, position: readRecord(fd, file), live });
+      states.push({ id, file, position: readDirectOrPlain(fd, file, directFd), live });
     } catch (error) {
       if (error instanceof FilebusError) throw error;
       throw ioError('read cursor', file, error);
@@ -223,8 +249,29 @@ export function scanCursors(dir: string, sweep: boolean): CursorState[] {
   return states;
 }
 
+/** O_NONBLOCK: a named pipe planted as a cursor must not hang whoever looks. */
+function openForReading(file: string, direct: boolean): number {
+  return fs.openSync(file, fs.constants.O_RDONLY | fs.constants.O_NOFOLLOW | fs.constants.O_NONBLOCK | (direct ? fs.constants.O_DIRECT : 0));
+}
+
+/** The record through an O_DIRECT descriptor, or through a plain one where direct reads are refused (EINVAL). */
+function readDirectOrPlain(fd: number, file: string, direct: boolean): number {
+  if (!direct) return readRecord(fd, file);
+  try {
+    return readRecord(fd, file, true);
+  } catch (error) {
+    if (errnoCode(error) !== 'EINVAL') throw error;
+  }
+  const plain = openForReading(file, false);
+  try {
+    return readRecord(plain, file);
+  } finally {
+    fs.closeSync(plain);
+  }
+}
+
 /** Removes a named consumer's cursor, refusing while that consumer runs. */
-export function removeCursor(dir: string, id: string): boolean {
+export function removeCursor(dir: string, id: string, liveness: Liveness): boolean {
   const file = path.join(dir, cursorFileName(id));
   let fd: number;
   try {
@@ -234,7 +281,7 @@ export function removeCursor(dir: string, id: string): boolean {
     throw ioError('open cursor', file, error);
   }
   try {
-    if (!tryFlock(fd, 'exclusive', file)) {
+    if (liveness.isHeld(fd, file)) {
       throw new FilebusError('ERR_FILEBUS_CONSUMER', `consumer ${id} is running; stop it before removing it`, { path: file });
     }
     fs.unlinkSync(file);

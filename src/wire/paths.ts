@@ -2,16 +2,21 @@ import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import type { LockPaths } from '../lock/bus-lock.js';
 
 /**
  * The names that make up one bus on disk. This is the only place that turns
  * a bus path into file names, so the layout can be read (and changed) here.
  */
-export interface BusPaths {
+export interface BusPaths extends LockPaths {
   /** FILE: the current chunk, replaced whole by rename. */
   readonly file: string;
   /** FILE.lock: the reference's lock file, locked with flock(2). */
   readonly lock: string;
+  /** FILE.lock.d: the lock directory of `--lock mkdir`. */
+  readonly lockDir: string;
+  /** FILE.lock-strategy: present on buses that use `--lock mkdir`. */
+  readonly strategyMarker: string;
   /** The directory holding FILE; temporary files live here so rename is atomic. */
   readonly dir: string;
   /** The last path component of FILE. */
@@ -20,7 +25,14 @@ export interface BusPaths {
 
 export function busPaths(filename: string): BusPaths {
   const file = path.resolve(filename);
-  return { file, lock: `${file}.lock`, dir: path.dirname(file), base: path.basename(file) };
+  return {
+    file,
+    lock: `${file}.lock`,
+    lockDir: `${file}.lock.d`,
+    strategyMarker: `${file}.lock-strategy`,
+    dir: path.dirname(file),
+    base: path.basename(file),
+  };
 }
 
 let tempCounter = 0;

@@ -3,22 +3,23 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { crc32 } from 'node:zlib';
 import { FilebusError, errnoCode, ioError } from '../errors.js';
-import { tryFlock } from '../lock/flock.js';
+import { flockLiveness, type Holding, type Liveness } from '../lock/liveness.js';
 import { BUS_MODES, type BusMode } from '../options.js';
 import { HOST, type BusPaths } from './paths.js';
 import { createDirectory, createFile, type FileMode } from '../util/permissions.js';
 
 /**
  * Producers announce themselves in `FILE.producers/`: one file each,
- * `HOST.PID.HEX.producer`, exclusively flocked while the producer runs and
+ * `HOST.PID.HEX.producer`, held while the producer runs (below) and
  * holding one record line (below). A multicast stream ends when its last
  * producer finishes, so a finishing producer that sees another live one
  * leaves the end marker to it; in every mode the records let `status` tell
  * the mode, whether a producer runs, and how far it got.
  *
- * A registration is written and flocked under a hidden temporary name and
- * only then renamed into place, so a `.producer` file whose flock can be
- * taken always belongs to a producer that is gone.
+ * A registration is written and held under a hidden temporary name and
+ * only then renamed into place, so a `.producer` file nobody holds always
+ * belongs to a producer that is gone. Held means an exclusive flock, or on
+ * mkdir buses a fresh mtime (lock/liveness.ts).
  */
 export function producersDir(paths: BusPaths): string {
   return `${paths.file}.producers`;
@@ -81,15 +82,18 @@ export class ProducerRegistration {
   readonly #dir: string;
   readonly #name: string;
   readonly #removeDirWhenLast: boolean;
+  readonly #liveness: Liveness;
   #record: ProducerRecord;
   #fd: number;
+  #holding: Holding | undefined;
 
-  private constructor(dir: string, name: string, fd: number, record: ProducerRecord, removeDirWhenLast: boolean) {
+  private constructor(dir: string, name: string, fd: number, record: ProducerRecord, removeDirWhenLast: boolean, liveness: Liveness) {
     this.#dir = dir;
     this.#name = name;
     this.#fd = fd;
     this.#record = record;
     this.#removeDirWhenLast = removeDirWhenLast;
+    this.#liveness = liveness;
   }
 
   /**
@@ -98,7 +102,9 @@ export class ProducerRegistration {
    * registration to close removes `FILE.producers/` too, so a bus in the
    * reference's modes is left as the reference would leave it.
    */
-  static create(paths: BusPaths, fileMode: FileMode, busMode: BusMode, options: { removeDirWhenLast: boolean }): ProducerRegistration {
+  static create(
+    paths: BusPaths, fileMode: FileMode, busMode: BusMode, options: { removeDirWhenLast: boolean; liveness: Liveness },
+  ): ProducerRegistration {
     const dir = producersDir(paths);
     const name = `${HOST}.${process.pid}.${randomBytes(4).toString('hex')}${SUFFIX}`;
     const record: ProducerRecord = { mode: busMode, host: HOST, pid: process.pid, started: Date.now(), chunks: 0, bytes: 0, last: null };
@@ -112,12 +118,13 @@ export class ProducerRegistration {
         if (errnoCode(error) === 'ENOENT' && attempt < CREATE_ATTEMPTS) continue;
         throw ioError('register producer', temp, error);
       }
-      const registration = new ProducerRegistration(dir, name, fd, record, options.removeDirWhenLast);
+      const registration = new ProducerRegistration(dir, name, fd, record, options.removeDirWhenLast, options.liveness);
       try {
-        tryFlock(fd, 'exclusive', temp);
+        registration.#holding = options.liveness.hold(fd, temp, true);
         registration.#write();
         fs.renameSync(temp, path.join(dir, name));
       } catch (error) {
+        registration.#holding?.release();
         fs.rmSync(temp, { force: true });
         fs.closeSync(fd);
         throw error instanceof FilebusError ? error : ioError('register producer', temp, error);
@@ -147,6 +154,7 @@ export class ProducerRegistration {
   close(): void {
     if (this.#fd < 0) return;
     fs.rmSync(path.join(this.#dir, this.#name), { force: true });
+    this.#holding?.release();
     fs.closeSync(this.#fd);
     this.#fd = -1;
     if (this.#removeDirWhenLast) {
@@ -159,7 +167,7 @@ export class ProducerRegistration {
   /** Removes dead producers' registrations; returns whether another producer is live. */
   #sweep(): boolean {
     let others = false;
-    for (const entry of inspectRegistrations(this.#dir)) {
+    for (const entry of inspectRegistrations(this.#dir, this.#liveness)) {
       if (entry.fileName === this.#name) continue;
       if (entry.live) others = true;
       else {
@@ -200,10 +208,11 @@ export interface ProducerState {
 
 /**
  * Reads every registration in `dir` without changing anything: each is
- * opened read-only and tried with a non-blocking shared flock, which is
- * dropped at once by closing the descriptor.
+ * opened read-only and its liveness checked (flock buses: a non-blocking
+ * shared flock, dropped at once by closing the descriptor; mkdir buses:
+ * the age of its heartbeat).
  */
-export function inspectRegistrations(dir: string): ProducerState[] {
+export function inspectRegistrations(dir: string, liveness: Liveness = flockLiveness): ProducerState[] {
   let names: string[];
   try {
     names = fs.readdirSync(dir);
@@ -226,7 +235,7 @@ export function inspectRegistrations(dir: string): ProducerState[] {
     }
     try {
       if (!fs.fstatSync(fd).isFile()) continue;
-      const live = !tryFlock(fd, 'shared', file);
+      const live = liveness.isHeld(fd, file);
       states.push({ fileName, live, record: readRecord(fd) });
     } finally {
       fs.closeSync(fd);

@@ -1,8 +1,8 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { crc32 } from 'node:zlib';
-import { FilebusError, errnoCode, ioError } from '../errors.js';
-import { closeQuietly, readChunk } from './chunk-file.js';
+import { FilebusError, errnoCode, ioError, isStale } from '../errors.js';
+import { closeQuietly, isGone, readChunk } from './chunk-file.js';
 import type { BusPaths } from './paths.js';
 import { createDirectory, type FileMode } from '../util/permissions.js';
 import { freshReadBuffer, type ReadBuffer } from '../util/read-buffer.js';
@@ -78,14 +78,18 @@ export interface OpenSegment {
   readonly size: number;
 }
 
-/** Opens a segment; undefined when it no longer exists. The caller closes `fd`. */
+/**
+ * Opens a segment; undefined when it no longer exists (on a network file
+ * system, ESTALE says the same: another host deleted it after this one
+ * looked it up). The caller closes `fd`.
+ */
 export function openSegment(dir: string, ref: SegmentRef): OpenSegment | undefined {
   const file = path.join(dir, ref.name);
   let fd: number;
   try {
     fd = fs.openSync(file, fs.constants.O_RDONLY | fs.constants.O_NOFOLLOW);
   } catch (error) {
-    if (errnoCode(error) === 'ENOENT') return undefined;
+    if (errnoCode(error) === 'ENOENT' || isStale(error)) return undefined;
     throw ioError('read segment', file, error);
   }
   try {
@@ -94,13 +98,18 @@ export function openSegment(dir: string, ref: SegmentRef): OpenSegment | undefin
     return { file, fd, size: st.size };
   } catch (error) {
     closeQuietly(fd);
+    if (isGone(error)) return undefined;
     throw error;
   }
 }
 
-/** Reads an open segment whole and checks it against the checksum in its name. */
-export function readOpenSegment(segment: OpenSegment, ref: SegmentRef, into: ReadBuffer = freshReadBuffer): Buffer {
+/**
+ * Reads an open segment whole and checks it against the checksum in its
+ * name. Undefined when it is gone (isGone) before its bytes could be read.
+ */
+export function readOpenSegment(segment: OpenSegment, ref: SegmentRef, into: ReadBuffer = freshReadBuffer): Buffer | undefined {
   const data = readChunk(segment.file, segment.fd, segment.size, into);
+  if (data === undefined) return undefined;
   if ((crc32(data) >>> 0) !== ref.crc) {
     throw new FilebusError('ERR_FILEBUS_CORRUPT', `segment ${segment.file} is corrupt: its checksum does not match its name`, { path: segment.file });
   }

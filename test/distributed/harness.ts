@@ -38,6 +38,8 @@ export interface Scenario {
   consumers: ConsumerSpec[];
   producerHost?: Host;
   producerFlags?: string[];
+  /** Flags for every process of the scenario, e.g. ['--lock', 'mkdir']. */
+  busFlags?: string[];
   /** Lossy: the producer gets one block every this many ms, so consumers can keep up. */
   throttleMs?: number;
   blockSize?: number;
@@ -84,7 +86,7 @@ export interface ScenarioResult {
   seconds: number;
 }
 
-interface Running {
+export interface Running {
   child: ChildProcess;
   out: Buffer[];
   err: string;
@@ -92,7 +94,7 @@ interface Running {
   killed: boolean;
 }
 
-function start(args: string[], stdin: 'pipe' | number): Running {
+export function start(args: string[], stdin: 'pipe' | number): Running {
   const child = spawn(process.execPath, [BIN, ...args], { stdio: [stdin, 'pipe', 'pipe'], detached: true });
   const run: Running = {
     child,
@@ -107,13 +109,13 @@ function start(args: string[], stdin: 'pipe' | number): Running {
   return run;
 }
 
-function kill(run: Running): void {
+export function kill(run: Running): void {
   if (run.child.exitCode !== null || run.child.signalCode !== null) return;
   run.killed = true;
   try { process.kill(-run.child.pid!, 'SIGKILL'); } catch { /* gone */ }
 }
 
-const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
+export const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 
 async function finishedWithin(runs: Running[], ms: number): Promise<boolean> {
   let timer: NodeJS.Timeout | undefined;
@@ -215,19 +217,24 @@ export async function runScenario(s: Scenario): Promise<ScenarioResult> {
   fs.writeFileSync(inputFile, input);
   const timeoutMs = s.timeoutMs ?? 60_000;
 
+  const busFlags = s.busFlags ?? [];
   const consumers = s.consumers.map((c) => ({
     spec: c,
-    run: start(['--filename', busOn(c.host), ...modeFlags, '--block-size', String(blockSize), ...(c.flags ?? []), 'consumer'], 'pipe'),
+    run: start(['--filename', busOn(c.host), ...modeFlags, '--block-size', String(blockSize), ...busFlags, ...(c.flags ?? []), 'consumer'], 'pipe'),
   }));
   for (const c of consumers) c.run.child.stdin!.end();
   // Let consumers set up (multicast consumers register their cursors) before input flows.
-  await sleep(1500);
+  await sleep(1000);
 
   const producerHost = s.producerHost ?? 'A';
-  const producerArgs = ['--filename', busOn(producerHost), ...modeFlags, '--block-size', String(blockSize), ...(s.producerFlags ?? []), 'producer'];
+  const producerArgs = ['--filename', busOn(producerHost), ...modeFlags, '--block-size', String(blockSize), ...busFlags, ...(s.producerFlags ?? []), 'producer'];
   let producer: Running;
   if (s.throttleMs !== undefined) {
-    producer = start(producerArgs, 'pipe');
+    // Paced input starts once the producer has opened the bus (its -v line):
+    // blocks queued while it starts would be published back to back.
+    producer = start(['-v', ...producerArgs], 'pipe');
+    const ready = Date.now() + 15_000;
+    while (!producer.err.includes('bus on') && producer.child.exitCode === null && Date.now() < ready) await sleep(10);
     for (let off = 0; off < input.length; off += blockSize) {
       if (producer.child.exitCode !== null) break;
       producer.child.stdin!.write(input.subarray(off, off + blockSize));
@@ -247,14 +254,14 @@ export async function runScenario(s: Scenario): Promise<ScenarioResult> {
   }
   if (s.mode === 'lossy') {
     // Lossy consumers never end: give them time to catch the last chunk, then stop them.
-    await sleep(3000);
+    await sleep(2000);
     for (const c of consumers) kill(c.run);
   } else if (s.mode === 'back-pressure') {
     // Exactly one consumer takes the end marker and exits; the others wait for a next stream.
     const deadline = Date.now() + timeoutMs;
     while (Date.now() < deadline && !consumers.some((c) => c.run.child.exitCode !== null)) await sleep(50);
     if (!consumers.some((c) => c.run.child.exitCode !== null)) hang = true;
-    await sleep(1000);
+    await sleep(500);
     for (const c of consumers) kill(c.run);
     if (consumers.every((c) => c.run.killed)) hang = true;
   } else {
@@ -303,4 +310,13 @@ export function describe(r: ScenarioResult): string {
   });
   const perr = r.producer.stderr.trim() ? [`  producer stderr: ${JSON.stringify(r.producer.stderr.trim().split('\n').slice(-2).join(' | '))}`] : [];
   return [head, ...lines, ...perr].join('\n');
+}
+
+/**
+ * Which configuration run.sh brought up: "nocache" when B is mounted with
+ * entry-timeout=0 (setup.sh's default, with direct I/O and the volume's
+ * caches off), else "caching" (glusterfs's defaults).
+ */
+export function mountConfig(): 'nocache' | 'caching' {
+  return /(^|,)entry-timeout=0(,|$)/.test(process.env.FILEBUS_GLUSTER_ACTIVE_MOUNT_OPTIONS_B ?? '') ? 'nocache' : 'caching';
 }

@@ -68,11 +68,17 @@ g() { timeout "$TIMEOUT" gluster --mode=script "$@"; }
 [[ $VOLUME =~ ^[A-Za-z0-9_-]+$ ]] || die "bad volume name '$VOLUME'"
 
 # --- packages ---------------------------------------------------------------
-if ! command -v glusterd >/dev/null || ! command -v gluster >/dev/null || ! command -v mount.glusterfs >/dev/null; then
-  log "installing glusterfs-server and glusterfs-client"
+packages=()
+command -v glusterd >/dev/null && command -v gluster >/dev/null || packages+=(glusterfs-server)
+command -v mount.glusterfs >/dev/null || packages+=(glusterfs-client)
+# This script and teardown.sh use pgrep and mountpoint, absent from minimal images.
+command -v pgrep >/dev/null || packages+=(procps)
+command -v mountpoint >/dev/null || packages+=(util-linux)
+if ((${#packages[@]})); then
+  log "installing ${packages[*]}"
   export DEBIAN_FRONTEND=noninteractive
   apt-get update -qq >&2 || die "apt-get update failed"
-  apt-get install -y -qq glusterfs-server glusterfs-client >&2 || die "apt-get install glusterfs-server glusterfs-client failed"
+  apt-get install -y -qq "${packages[@]}" >&2 || die "apt-get install ${packages[*]} failed"
 fi
 command -v glusterd >/dev/null || die "glusterd not found after installing glusterfs-server"
 command -v mount.glusterfs >/dev/null || die "mount.glusterfs not found after installing glusterfs-client"

@@ -1,0 +1,57 @@
+import fs from 'node:fs';
+import { tryFlock } from './flock.js';
+import { MKDIR_STALE_MS, MKDIR_UPDATE_MS } from './mkdir-lock.js';
+
+/**
+ * Whether the process that owns a file (a multicast cursor, a producer
+ * registration) is still running, told apart in the bus's lock strategy:
+ * - flock buses: the owner holds an exclusive flock on the file, which the
+ *   kernel (or the file server) drops however the owner dies.
+ * - mkdir buses, meant for file systems that do not share flock between
+ *   hosts: the owner refreshes the file's mtime every MKDIR_UPDATE_MS; a
+ *   file not touched for MKDIR_STALE_MS belongs to a process that is gone,
+ *   the same rule and timeout as the mkdir lock itself.
+ */
+export interface Liveness {
+  /**
+   * Claims the open file `fd` for this process. `created`: this process has
+   * just created it. Returns undefined when a live process holds it.
+   */
+  hold(fd: number, path: string, created: boolean): Holding | undefined;
+  /** Whether a live process holds the open file `fd` (another process's, or a file just opened to look). */
+  isHeld(fd: number, path: string): boolean;
+}
+
+export interface Holding {
+  /** Stops claiming; call before closing the descriptor. */
+  release(): void;
+}
+
+const NOTHING_TO_RELEASE: Holding = { release() {} };
+
+export const flockLiveness: Liveness = {
+  hold(fd, path) {
+    return tryFlock(fd, 'exclusive', path) ? NOTHING_TO_RELEASE : undefined;
+  },
+  isHeld(fd, path) {
+    return !tryFlock(fd, 'shared', path);
+  },
+};
+
+export const heartbeatLiveness: Liveness = {
+  hold(fd, path, created) {
+    if (!created && heartbeatLiveness.isHeld(fd, path)) return undefined;
+    const touch = (): void => {
+      const now = new Date();
+      try { fs.futimesSync(fd, now, now); } catch { /* the next beat tries again; a stale file costs a takeover, not data */ }
+    };
+    touch();
+    const timer = setInterval(touch, MKDIR_UPDATE_MS);
+    timer.unref();
+    return { release: () => clearInterval(timer) };
+  },
+  isHeld(fd) {
+    // A clock ahead of ours makes a future mtime: that counts as live.
+    return fs.fstatSync(fd).mtimeMs > Date.now() - MKDIR_STALE_MS;
+  },
+};
