@@ -83,7 +83,10 @@ export class MulticastPublisher implements Publisher {
         // The watcher is made the first time the producer has to wait: a
         // producer that never waits has no use for every cursor write's event.
         const watcher = (this.#cursorWatcher ??= this.#bus.watchDirectory(this.#consumers, (name) => name.endsWith('.cursor')));
-        await watcher.changedSince(seen ?? watcher.generation, Math.min(options.sleepIntervalMs, LIVENESS_CHECK_MS), signal);
+        // Not on a network file system, where each look at the cursors is a
+        // round trip per cursor, nor where liveness is a 10 s heartbeat (mkdir).
+        const lookAgainMs = this.#bus.network || options.lock === 'mkdir' ? options.sleepIntervalMs : Math.min(options.sleepIntervalMs, LIVENESS_CHECK_MS);
+        await watcher.changedSince(seen ?? watcher.generation, lookAgainMs, signal);
       }
     } finally {
       this.discard();
