@@ -95,9 +95,16 @@ export function isGone(error: unknown): boolean {
  * Reads a whole chunk from an open descriptor (the caller closes it).
  * Undefined when the file is gone (isGone): another host removed or
  * replaced it before its bytes could be read, so there is no chunk to
- * give, only a reason to look again.
+ * give, only a reason to look again. Also undefined when the file ends
+ * before `size` bytes: chunks are never written in place, so a short read
+ * is a client that lost the file under us, never a chunk (taking it for
+ * one could emit a torn chunk, or an empty one, which back-pressure reads
+ * as the end of the stream). `shortIsGone: false` returns the short bytes
+ * instead, for callers that check them (segments have a checksum).
  */
-export function readChunk(file: string, fd: number, size: number, into: ReadBuffer = freshReadBuffer): Buffer | undefined {
+export function readChunk(
+  file: string, fd: number, size: number, into: ReadBuffer = freshReadBuffer, options: { shortIsGone?: boolean } = {},
+): Buffer | undefined {
   try {
     const buffer = into.take(size);
     let filled = 0;
@@ -106,7 +113,8 @@ export function readChunk(file: string, fd: number, size: number, into: ReadBuff
       if (n === 0) break;
       filled += n;
     }
-    return filled === size ? buffer : buffer.subarray(0, filled);
+    if (filled === size) return buffer;
+    return options.shortIsGone === false ? buffer.subarray(0, filled) : undefined;
   } catch (error) {
     if (isGone(error)) return undefined;
     throw ioError('read', file, error);

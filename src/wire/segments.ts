@@ -108,7 +108,8 @@ export function openSegment(dir: string, ref: SegmentRef): OpenSegment | undefin
  * name. Undefined when it is gone (isGone) before its bytes could be read.
  */
 export function readOpenSegment(segment: OpenSegment, ref: SegmentRef, into: ReadBuffer = freshReadBuffer): Buffer | undefined {
-  const data = readChunk(segment.file, segment.fd, segment.size, into);
+  // A short read is left to the checksum, which reports it as corrupt.
+  const data = readChunk(segment.file, segment.fd, segment.size, into, { shortIsGone: false });
   if (data === undefined) return undefined;
   if ((crc32(data) >>> 0) !== ref.crc) {
     throw new FilebusError('ERR_FILEBUS_CORRUPT', `segment ${segment.file} is corrupt: its checksum does not match its name`, { path: segment.file });

@@ -54,8 +54,16 @@ export interface ClaimedChunk {
  * lock, so FILE cannot change until it lets go; the extra name is a
  * temporary name of this process, which a producer on this host removes if
  * the process dies holding it.
+ *
+ * The link alone is not enough: when this host's cache still names a chunk
+ * another host's consumer has just taken, and the server still keeps that
+ * chunk for a descriptor not yet closed there, the link brings it back
+ * under the new name. So the directory is listed first (which refreshes
+ * this host's entry for FILE), and the claimed file must be the one FILE
+ * names after that; otherwise nothing is claimed.
  */
 export function claimChunk(paths: BusPaths): ClaimedChunk | undefined {
+  if (!listed(paths.dir, paths.base)) return undefined;
   const claim = tempPath(paths);
   try {
     fs.linkSync(paths.file, claim);
@@ -78,7 +86,9 @@ export function claimChunk(paths: BusPaths): ClaimedChunk | undefined {
     if (!st.isFile()) throw new FilebusError('ERR_FILEBUS_BAD_PATH', `${paths.file} is not a regular file`, { path: paths.file });
     // One name only: the linked file was no longer FILE (an unlinked file
     // a client still had open), so the server holds no chunk at FILE now.
-    if (st.nlink < 2n) {
+    // Another file at FILE: the link followed an old entry.
+    const named = fileIdentity(paths.file);
+    if (st.nlink < 2n || named === undefined || named.ino !== st.ino || named.dev !== st.dev) {
       closeQuietly(fd);
       removeQuietly(claim);
       return undefined;
@@ -90,6 +100,16 @@ export function claimChunk(paths: BusPaths): ClaimedChunk | undefined {
     if (error instanceof FilebusError) throw error;
     if (isGone(error)) return undefined;
     throw ioError('read', paths.file, error);
+  }
+}
+
+function fileIdentity(file: string): ChunkIdentity | undefined {
+  try {
+    const st = fs.lstatSync(file, { bigint: true });
+    return { dev: st.dev, ino: st.ino };
+  } catch (error) {
+    if (isGone(error)) return undefined;
+    throw ioError('stat', file, error);
   }
 }
 

@@ -254,7 +254,7 @@ export async function runScenario(s: Scenario): Promise<ScenarioResult> {
   }
   if (s.mode === 'lossy') {
     // Lossy consumers never end: give them time to catch the last chunk, then stop them.
-    await sleep(2000);
+    await sleep(3000);
     for (const c of consumers) kill(c.run);
   } else if (s.mode === 'back-pressure') {
     // Exactly one consumer takes the end marker and exits; the others wait for a next stream.
