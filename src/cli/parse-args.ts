@@ -120,7 +120,7 @@ export function defineCli(argv: readonly string[], version: string): Argv {
     .option('watch', {
       type: 'string',
       requiresArg: true,
-      describe: withEnv('watch', 'auto: file system events, but polling every --sleep-interval on network and FUSE file systems (whose events miss other hosts); events; poll [default: auto]'),
+      describe: withEnv('watch', 'auto: file system events, but polling every --sleep-interval on network and FUSE file systems (whose events miss other hosts); events: inotify on the bus directory; chokidar: chokidar on FILE (lossy and back-pressure consumers; costs a directory rescan per event); poll [default: auto]'),
     })
     .option('lock', {
       type: 'string',
@@ -339,7 +339,7 @@ function single(parsed: Record<string, unknown>, name: string): string | undefin
 }
 
 function parseWatch(value: Sourced | undefined, fileMonitoring: boolean): WatchMode {
-  if (value !== undefined && !WATCH_MODES.includes(value.text as WatchMode)) throw new UsageError(`${value.label} must be auto, events or poll, got '${value.text}'`);
+  if (value !== undefined && !WATCH_MODES.includes(value.text as WatchMode)) throw new UsageError(`${value.label} must be auto, events, chokidar or poll, got '${value.text}'`);
   if (!fileMonitoring) {
     if (value !== undefined && value.text !== 'poll') throw new UsageError(`--no-file-monitoring means --watch poll; it contradicts ${value.label} ${value.text}`);
     return 'poll';

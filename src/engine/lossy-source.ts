@@ -31,7 +31,8 @@ export async function* lossyChunks(bus: Bus, into: ReadBuffer): ChunkSource {
   let lastSeq: number | undefined;
   // Names of entries still to come wake the consumer; the producer's
   // deletions of old entries do not.
-  const watcher = bus.watchDirectory(
+  // chokidar names nothing (--watch chokidar): every wake-up then costs a listing.
+  const watcher = options.watch === 'chokidar' ? await bus.watchFile() : bus.watchDirectory(
     paths.dir,
     (name) => name === paths.base || (parseRecentName(paths, name)?.seq ?? -1) > (lastSeq ?? -1),
     (name) => {
@@ -101,8 +102,8 @@ export async function* lossyChunks(bus: Bus, into: ReadBuffer): ChunkSource {
       }
       if (opened) closeQuietly(opened.fd);
       await watcher.changedSince(seen, options.sleepIntervalMs, signal);
-      // Nothing named it (polling, or a lost event): look at the directory.
-      if (watcher.generation === seen) list = true;
+      // Nothing named it (polling, chokidar, or a lost event): look at the directory.
+      if (watcher.generation === seen || options.watch === 'chokidar') list = true;
     }
   } finally {
     pending.clear();

@@ -83,7 +83,7 @@ export async function openBus(options: BusOptions, role: OpenBusRole): Promise<B
     info: { fileSystem, watching: events ? 'events' : 'poll', lock: resolved.lock },
     signal,
     watchFile() {
-      const watcher = watchFile(paths.file, events);
+      const watcher = watchFile(paths.file, events, resolved.watch === 'chokidar' ? 'chokidar' : 'kernel');
       watchers.push(watcher.catch(() => undefined));
       return watcher;
     },

@@ -1,7 +1,6 @@
 import path from 'node:path';
 import type { WatchMode } from '../options.js';
 import type { ChangeWatcher } from './change-watcher.js';
-import { ChokidarWatcher } from './chokidar-watcher.js';
 import { DirectoryWatcher } from './directory-watcher.js';
 import type { FileSystemInfo } from './file-system.js';
 import { PollWatcher } from './poll-watcher.js';
@@ -24,6 +23,8 @@ export async function watchFile(file: string, fileMonitoring: boolean, backend: 
     const base = path.basename(file);
     return new DirectoryWatcher(path.dirname(file), (name) => name === base);
   }
+  // Loaded only when asked for: most runs never need chokidar.
+  const { ChokidarWatcher } = await import('./chokidar-watcher.js');
   const watcher = new ChokidarWatcher(file);
   await watcher.ready();
   return watcher;
@@ -44,5 +45,5 @@ export function watchDirectory(
  * report what other hosts do: there every wait is a poll of --sleep-interval.
  */
 export function usesEvents(watch: WatchMode, fileSystem: FileSystemInfo): boolean {
-  return watch === 'events' || (watch === 'auto' && !fileSystem.network);
+  return watch === 'events' || watch === 'chokidar' || (watch === 'auto' && !fileSystem.network);
 }

@@ -88,7 +88,7 @@ describe('--watch', () => {
 
 describe('bad --watch and --lock values exit 2 with one line, touching nothing', () => {
   const cases: Array<[string, string[], RegExp]> = [
-    ['--watch bogus', ['--watch', 'bogus', 'consumer'], /--watch must be auto, events or poll, got 'bogus'/],
+    ['--watch bogus', ['--watch', 'bogus', 'consumer'], /--watch must be auto, events, chokidar or poll, got 'bogus'/],
     ['--watch without a value', ['consumer', '--watch'], /watch/],
     ['--watch given twice', ['--watch', 'poll', '--watch', 'events', 'consumer'], /--watch may be given only once/],
     ['--no-file-monitoring --watch events', ['--no-file-monitoring', '--watch', 'events', 'consumer'], /--no-file-monitoring means --watch poll; it contradicts --watch events/],
@@ -150,4 +150,37 @@ describe('library options watch and lock', () => {
       expect(typeof info.fileSystem.name).toBe('string');
     }
   });
+});
+
+describe('--watch chokidar', () => {
+  it('lossy: a consumer woken by chokidar gets every chunk of a slow producer, in order', async () => {
+    const consumer = startFilebus(['--filename', bus, '--watch', 'chokidar', 'consumer'], { stdin: 'ignore' });
+    const producer = startFilebus(['--filename', bus, '-vv', 'producer']);
+    const lines = Array.from({ length: 20 }, (_, i) => `line ${i}\n`);
+    for (const [i, line] of lines.entries()) {
+      producer.child.stdin!.write(line);
+      await waitUntil(() => (producer.stderr().match(/published chunk/g) ?? []).length > i, 10_000, `chunk ${i}`);
+      await new Promise((r) => setTimeout(r, 20));
+    }
+    await waitUntil(() => consumer.stdout().toString() === lines.join(''), 15_000, 'all 20 lines');
+    producer.child.stdin!.end();
+    expect(await withTimeout(producer.done, 15_000, 'the producer')).toEqual({ code: 0, signal: null });
+    expect(consumer.running()).toBe(true);
+    consumer.child.kill('SIGKILL');
+    await consumer.done;
+    expect(consumer.stdout().toString()).toBe(lines.join(''));
+  }, 60_000);
+
+  it('back-pressure: 2 MiB through a chokidar-woken consumer, byte for byte', async () => {
+    const data = Buffer.alloc(2 * 1024 * 1024);
+    for (let i = 0; i < data.length; i++) data[i] = (i * 7 + (i >> 11)) & 0xff;
+    const input = path.join(dir, 'input');
+    fs.writeFileSync(input, data);
+    const flags = ['--filename', bus, '--back-pressure', '--watch', 'chokidar', '--block-size', '65536'];
+    const consumer = startFilebus([...flags, 'consumer'], { stdin: 'ignore' });
+    const producer = await runFilebus([...flags, 'producer'], { stdin: { file: input } });
+    expect(producer).toMatchObject({ code: 0, signal: null, stderr: '' });
+    expect(await withTimeout(consumer.done, 30_000, 'the consumer')).toEqual({ code: 0, signal: null });
+    expect(consumer.stdout().equals(data)).toBe(true);
+  }, 60_000);
 });
