@@ -154,12 +154,18 @@ describe('library options watch and lock', () => {
 
 describe('--watch chokidar', () => {
   it('lossy: a consumer woken by chokidar gets every chunk of a slow producer, in order', async () => {
-    const consumer = startFilebus(['--filename', bus, '--watch', 'chokidar', 'consumer'], { stdin: 'ignore' });
     const producer = startFilebus(['--filename', bus, '-vv', 'producer']);
     const lines = Array.from({ length: 20 }, (_, i) => `line ${i}\n`);
-    for (const [i, line] of lines.entries()) {
-      producer.child.stdin!.write(line);
+    const publish = async (i: number): Promise<void> => {
+      producer.child.stdin!.write(lines[i]!);
       await waitUntil(() => (producer.stderr().match(/published chunk/g) ?? []).length > i, 10_000, `chunk ${i}`);
+    };
+    // The consumer starts with the current chunk: once it has printed line 0 it is watching.
+    await publish(0);
+    const consumer = startFilebus(['--filename', bus, '--watch', 'chokidar', 'consumer'], { stdin: 'ignore' });
+    await waitUntil(() => consumer.stdout().toString() === lines[0], 15_000, 'the current chunk');
+    for (let i = 1; i < lines.length; i++) {
+      await publish(i);
       await new Promise((r) => setTimeout(r, 20));
     }
     await waitUntil(() => consumer.stdout().toString() === lines.join(''), 15_000, 'all 20 lines');
