@@ -3,28 +3,14 @@
  * shell pipeline) and a socket (a Node parent's stdio 'pipe') must all give
  * back the same bytes, and a pause in piped input must cut a chunk.
  */
-import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { BIN, randomData, sha256, startCli, tempDir, waitUntil } from '../helpers/cli.js';
+import { randomData, sha256, startCli, tempDir, waitUntil, runShell } from '../helpers/cli.js';
 
 let dir: string;
 beforeEach(() => { dir = tempDir('filebus-stdin-'); });
 afterEach(() => fs.rmSync(dir, { recursive: true, force: true }));
-
-/** Runs `sh -c script sh ...args` with NODE and BIN set; resolves with its exit and stderr. */
-function sh(script: string, args: readonly string[], env: NodeJS.ProcessEnv = {}): Promise<{ code: number | null; stderr: string }> {
-  return new Promise((resolve) => {
-    const child = spawn('sh', ['-c', script, 'sh', ...args], {
-      stdio: ['ignore', 'ignore', 'pipe'],
-      env: { ...process.env, NODE: process.execPath, BIN, ...env },
-    });
-    let stderr = '';
-    child.stderr!.on('data', (d: Buffer) => { stderr += d.toString(); });
-    child.on('close', (code) => resolve({ code, stderr }));
-  });
-}
 
 describe('producer stdin', () => {
   for (const { size, blockSize } of [
@@ -42,7 +28,7 @@ describe('producer stdin', () => {
         const flags = ['--filename', bus, '--back-pressure', '--block-size', String(blockSize)];
         const consumer = startCli([...flags, 'consumer']);
         const script = via === 'file' ? '"$NODE" "$BIN" "$@" producer < "$INPUT"' : 'cat "$INPUT" | "$NODE" "$BIN" "$@" producer';
-        const producer = await sh(script, flags, { INPUT: input });
+        const producer = await runShell(script, flags, { INPUT: input });
         expect(producer).toEqual({ code: 0, stderr: '' });
         const out = await consumer.done;
         expect(out.code).toBe(0);
@@ -55,10 +41,10 @@ describe('producer stdin', () => {
   it('a pause in piped input publishes what came before it as a chunk of its own', async () => {
     const bus = path.join(dir, 'bus');
     const fifo = path.join(dir, 'input.fifo');
-    expect((await sh('mkfifo "$FIFO"', [], { FIFO: fifo })).code).toBe(0);
+    expect((await runShell('mkfifo "$FIFO"', [], { FIFO: fifo })).code).toBe(0);
     const flags = ['--filename', bus, '--multicast'];
     const consumer = startCli([...flags, 'consumer']);
-    const producer = sh('"$NODE" "$BIN" "$@" -vv producer < "$FIFO"', flags, { FIFO: fifo });
+    const producer = runShell('"$NODE" "$BIN" "$@" -vv producer < "$FIFO"', flags, { FIFO: fifo });
     // Opening the write end waits for the producer's shell to open the read end.
     const writer = fs.openSync(fifo, 'w');
     // Written only once the producer is registered, i.e. running and reading.

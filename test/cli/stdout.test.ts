@@ -3,27 +3,14 @@
  * reader stalls (so the pipe fills and writes must wait), and a socket from
  * a Node parent (non-blocking). Each must get exactly the bytes published.
  */
-import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { BIN, randomData, sha256, startCli, tempDir } from '../helpers/cli.js';
+import { randomData, sha256, startCli, tempDir, runShell } from '../helpers/cli.js';
 
 let dir: string;
 beforeEach(() => { dir = tempDir('filebus-stdout-'); });
 afterEach(() => fs.rmSync(dir, { recursive: true, force: true }));
-
-function sh(script: string, args: readonly string[]): Promise<{ code: number | null; stderr: string }> {
-  return new Promise((resolve) => {
-    const child = spawn('sh', ['-c', script, 'sh', ...args], {
-      stdio: ['ignore', 'ignore', 'pipe'],
-      env: { ...process.env, NODE: process.execPath, BIN },
-    });
-    let stderr = '';
-    child.stderr!.on('data', (d: Buffer) => { stderr += d.toString(); });
-    child.on('close', (code) => resolve({ code, stderr }));
-  });
-}
 
 describe('consumer stdout', () => {
   const data = randomData(3_000_017);
@@ -38,7 +25,7 @@ describe('consumer stdout', () => {
         const bus = path.join(dir, 'bus');
         const out = path.join(dir, 'result');
         const flags = ['--filename', bus, mode, '--block-size', '65536'];
-        const consumer = sh(script, [out, ...flags]);
+        const consumer = runShell(script, [out, ...flags]);
         if (mode === '--multicast') {
           const consumers = `${bus}.consumers`;
           for (let i = 0; i < 300 && !(fs.existsSync(consumers) && fs.readdirSync(consumers).length > 0); i++) await new Promise((r) => setTimeout(r, 20));

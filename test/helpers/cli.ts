@@ -88,3 +88,20 @@ export async function within<T>(promise: Promise<T>, ms: number, what: string): 
     clearTimeout(timer);
   }
 }
+
+/**
+ * Runs `sh -c script sh ...args` with NODE (this Node) and BIN (bin/filebus)
+ * in its environment, for tests that need a real shell pipeline or
+ * redirection; resolves with its exit code and stderr once it ends.
+ */
+export function runShell(script: string, args: readonly string[] = [], env: NodeJS.ProcessEnv = {}): Promise<{ code: number | null; stderr: string }> {
+  return new Promise((resolve) => {
+    const child = spawn('sh', ['-c', script, 'sh', ...args], {
+      stdio: ['ignore', 'ignore', 'pipe'],
+      env: { ...process.env, NODE: process.execPath, BIN, ...env },
+    });
+    let stderr = '';
+    child.stderr!.on('data', (d: Buffer) => { stderr += d.toString(); });
+    child.on('close', (code) => resolve({ code, stderr }));
+  });
+}
