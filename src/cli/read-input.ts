@@ -93,10 +93,10 @@ async function blockReader(readSize: number): Promise<BlockReader | undefined> {
   return (buffer) => fillFromPipe(buffer, drain);
 }
 
-async function fillFromFile(buffer: Buffer, blockSize: number): Promise<{ length: number; eof: boolean }> {
+async function fillFromFile(buffer: Buffer, size: number): Promise<{ length: number; eof: boolean }> {
   let length = 0;
-  while (length < blockSize) {
-    const n = await readAsync(0, buffer, length, blockSize - length);
+  while (length < size) {
+    const n = await readAsync(0, buffer, length, size - length);
     if (n === 0) return { length, eof: true };
     length += n;
   }

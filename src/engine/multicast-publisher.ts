@@ -69,10 +69,6 @@ export class MulticastPublisher implements Publisher {
   /** Chunks that go out under one hold of the lock. */
   readonly batch = 64;
 
-  publish(buffers: readonly Buffer[]): Promise<void> {
-    return this.publishAll([buffers]);
-  }
-
   /**
    * Writes the chunks to temporary files outside the lock, then, under it,
    * renames each to its segment and re-links FILE once, to the last. A
@@ -166,7 +162,7 @@ export class MulticastPublisher implements Publisher {
     } finally {
       lock.release();
     }
-    if (last) await this.publish([]);
+    if (last) await this.publishAll([[]]);
   }
 
   discard(): void {

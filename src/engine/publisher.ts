@@ -14,9 +14,7 @@ import { RegisteredPublisher, registerProducer } from './registered-publisher.js
 export interface Publisher {
   /** How many full chunks one call to publishAll may take. */
   readonly batch: number;
-  /** Publishes one chunk made of these buffers; resolves once it is visible at FILE. */
-  publish(buffers: readonly Buffer[]): Promise<void>;
-  /** Publishes these chunks in order; resolves once the last is visible. */
+  /** Publishes these chunks (each made of buffers) in order; resolves once the last is visible at FILE. */
   publishAll(chunks: readonly (readonly Buffer[])[]): Promise<void>;
   /** Marks the end of the stream, where the mode has a marker. */
   finish(): Promise<void>;
@@ -59,12 +57,12 @@ abstract class RenamePublisher implements Publisher {
     for (const chunk of chunks) await this.publish(chunk);
   }
 
-  async publish(buffers: readonly Buffer[]): Promise<void> {
+  protected async publish(buffers: readonly Buffer[]): Promise<void> {
     const temp = tempPath(this.bus.paths);
     this.#temp = temp;
     writeNewFile(temp, buffers, this.bus.options.fileMode);
     try {
-      await this.install(temp);
+      await this.install(temp, buffers.reduce((sum, b) => sum + b.length, 0));
     } finally {
       this.discard();
     }
@@ -81,8 +79,8 @@ abstract class RenamePublisher implements Publisher {
     this.discard();
   }
 
-  /** Moves the written temporary file to FILE, holding the lock for the rename. */
-  protected abstract install(temp: string): Promise<void>;
+  /** Moves the written temporary file (`size` bytes) to FILE, holding the lock for the rename. */
+  protected abstract install(temp: string, size: number): Promise<void>;
 
   protected rename(temp: string): void {
     try {
@@ -97,19 +95,13 @@ abstract class RenamePublisher implements Publisher {
 /** Lossy multicast: replace FILE whatever it holds; consumers that did not look in time miss the old chunk. */
 class LossyPublisher extends RenamePublisher {
   readonly #ring = new RecentRing(this.bus.paths);
-  #size = 0;
   #ringInUse = false;
 
-  override publish(buffers: readonly Buffer[]): Promise<void> {
-    this.#size = buffers.reduce((sum, b) => sum + b.length, 0);
-    return super.publish(buffers);
-  }
-
-  protected async install(temp: string): Promise<void> {
+  protected async install(temp: string, size: number): Promise<void> {
     await this.bus.lock.acquire(this.bus.signal);
     try {
       // Into the ring first: a consumer that sees FILE change finds the entry already there.
-      this.#ring.add(temp, this.#size);
+      this.#ring.add(temp, size);
       this.#ringInUse = true;
       this.rename(temp);
     } finally {

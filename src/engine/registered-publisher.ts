@@ -46,10 +46,6 @@ export class RegisteredPublisher implements Publisher {
     return this.#inner.batch;
   }
 
-  publish(buffers: readonly Buffer[]): Promise<void> {
-    return this.publishAll([buffers]);
-  }
-
   async publishAll(chunks: readonly (readonly Buffer[])[]): Promise<void> {
     await this.#inner.publishAll(chunks);
     this.#chunks += chunks.length;

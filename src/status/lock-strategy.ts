@@ -1,7 +1,7 @@
 import fs from 'node:fs';
 import { tryFlock } from '../lock/flock.js';
-import { flockLiveness, heartbeatLiveness, type Liveness } from '../lock/liveness.js';
-import { detectLockStrategy } from '../lock/strategy.js';
+import type { Liveness } from '../lock/liveness.js';
+import { detectLockStrategy, livenessFor } from '../lock/strategy.js';
 import type { BusPaths } from '../wire/paths.js';
 
 /**
@@ -18,7 +18,7 @@ export function lockStrategyOf(paths: BusPaths): LockStrategyName {
 
 /** How to tell whether a cursor's or a registration's owner runs, on a bus of this strategy. */
 export function livenessOf(strategy: LockStrategyName): Liveness {
-  return strategy === 'mkdir' ? heartbeatLiveness : flockLiveness;
+  return livenessFor(strategy === 'mkdir' ? 'mkdir' : 'flock');
 }
 
 /**

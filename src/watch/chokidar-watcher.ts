@@ -5,7 +5,9 @@ import { WakeSignal } from './wake-signal.js';
 
 /**
  * Wakes on chokidar's raw events for FILE, watching FILE's directory
- * (depth 0).
+ * (depth 0). Used by lossy and back-pressure consumers with `--watch
+ * chokidar`; by default they use DirectoryWatcher, which costs nothing per
+ * event beyond the event itself.
  *
  * The directory, not FILE itself: a watch on FILE follows one inode, and
  * chokidar re-attaches it to the new FILE only after an asynchronous stat,
