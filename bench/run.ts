@@ -194,6 +194,7 @@ async function main(): Promise<number> {
 
   process.stdout.write(`\n${textTable(report.rows)}\n\n`);
   process.stdout.write(`machine: ${machine.nproc} CPUs (${machine.cpuModel}), ${machine.memoryGiB} GiB, ${machine.kernel}, node ${machine.node}\n`);
+  if (process.env['NODE_EXTRA_CA_CERTS']) process.stdout.write('NODE_EXTRA_CA_CERTS is set here and was unset for every process the bench started (see bench/lib/procs.ts)\n');
   process.stdout.write(`buses: tmpfs: ${ws.tmpfsHow}; disk: ${machine.mounts['disk']?.fstype} (${machine.mounts['disk']?.source})\n`);
   if (reference) process.stdout.write(`reference: ${reference.label}; multicast cases skipped for it (it has no --multicast)\n`);
   process.stdout.write(`wrote ${path.relative(process.cwd(), jsonPath)}, ${path.relative(process.cwd(), mdPath)}, ${path.relative(process.cwd(), svgPath)} in ${durationS.toFixed(1)} s\n`);

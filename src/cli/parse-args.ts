@@ -160,6 +160,21 @@ export function defineCli(argv: readonly string[], version: string): Argv {
     .epilogue(EPILOGUE);
 }
 
+/**
+ * After running a command yargs renders the whole help text and keeps it,
+ * in case the command fails later: about 30 ms of a 150 ms start-up, which
+ * a producer's first chunk waits for. filebus reports its own failures in
+ * one line and renders help only for --help, so the cache is never read.
+ * This reaches into yargs' internals: if they change shape, nothing is
+ * skipped and start-up is only slower.
+ */
+function skipHelpCache(cli: Argv): void {
+  const internals = (cli as unknown as { getInternalMethods?: () => { getUsageInstance?: () => { cacheHelpMessage?: () => void } } })
+    .getInternalMethods?.();
+  const usage = internals?.getUsageInstance?.();
+  if (usage && typeof usage.cacheHelpMessage === 'function') usage.cacheHelpMessage = () => {};
+}
+
 /** The argument yargs' completion script passes; everything after it is a command line being typed. */
 const COMPLETION_FLAG = '--get-yargs-completions';
 
@@ -171,7 +186,9 @@ interface Sourced {
 
 export function parseArgs(argv: readonly string[], version: string, env: NodeJS.ProcessEnv = process.env): CliArgs {
   const given = scanFlags(argv);
-  const parsed = defineCli(argv, version)
+  const cli = defineCli(argv, version);
+  skipHelpCache(cli);
+  const parsed = cli
     .fail((message, error) => {
       throw new UsageError(message || error?.message || 'invalid command line');
     })

@@ -42,7 +42,10 @@ export async function feedStandardInput(producer: Producer, blockSize: number): 
     if (length > 0) {
       written += length;
       publishedBy[slot] = written;
-      if (!producer.write(pool[slot]!.subarray(0, length))) await whileOpen(producer, once(producer, 'drain'));
+      // No wait for 'drain': the pool already bounds what is in flight, and
+      // reading the next block while this one waits for a consumer is the
+      // point of having three.
+      producer.write(pool[slot]!.subarray(0, length));
     }
     if (eof) break;
   }

@@ -1,7 +1,6 @@
-import { ioError, errnoCode } from '../errors.js';
-import fs from 'node:fs';
 import { closeQuietly, fileExists, openChunk, readChunk, removeQuietly } from '../wire/chunk-file.js';
 import { claimChunk, listed } from '../wire/server-view.js';
+import { keepAsSpare, removeSpare } from '../wire/spare-chunk.js';
 import { joinMulticast, multicastChunks, type ConsumerPosition, type MulticastJoin } from './multicast-source.js';
 import { lossyChunks } from './lossy-source.js';
 import type { Bus } from './open-bus.js';
@@ -66,8 +65,12 @@ async function* backPressureChunks(bus: Bus, into: ReadBuffer): ChunkSource {
         if (data !== undefined) {
           taken = true;
           if (data.length > 0) yield data;
-          unlinkChunk(paths.file);
-          if (data.length === 0) return;
+          // Delivered: its file stays as the spare the next publish writes into.
+          keepAsSpare(paths, data.length > 0 && !bus.network);
+          if (data.length === 0) {
+            removeSpare(paths);
+            return;
+          }
         }
       }
     } finally {
@@ -77,13 +80,5 @@ async function* backPressureChunks(bus: Bus, into: ReadBuffer): ChunkSource {
     }
     // Taken by another consumer, or gone under us (ESTALE): look again after a wait, not at once.
     if (!taken) await watcher.changedSince(seen, options.sleepIntervalMs, signal);
-  }
-}
-
-function unlinkChunk(file: string): void {
-  try {
-    fs.unlinkSync(file);
-  } catch (error) {
-    if (errnoCode(error) !== 'ENOENT') throw ioError('remove', file, error);
   }
 }

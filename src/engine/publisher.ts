@@ -3,6 +3,7 @@ import { ioError } from '../errors.js';
 import { fileExists, removeQuietly, writeNewFile } from '../wire/chunk-file.js';
 import { tempPath } from '../wire/paths.js';
 import { RecentRing } from '../wire/recent-chunks.js';
+import { writeIntoSpare } from '../wire/spare-chunk.js';
 import { sleep } from '../util/abortable.js';
 import { chunkOnServer, listed } from '../wire/server-view.js';
 import type { ChangeWatcher } from '../watch/change-watcher.js';
@@ -60,7 +61,7 @@ abstract class RenamePublisher implements Publisher {
   protected async publish(buffers: readonly Buffer[]): Promise<void> {
     const temp = tempPath(this.bus.paths);
     this.#temp = temp;
-    writeNewFile(temp, buffers, this.bus.options.fileMode);
+    this.writeChunk(temp, buffers);
     try {
       await this.install(temp, buffers.reduce((sum, b) => sum + b.length, 0));
     } finally {
@@ -77,6 +78,11 @@ abstract class RenamePublisher implements Publisher {
 
   close(): void {
     this.discard();
+  }
+
+  /** Writes the chunk to the file `temp`, which does not exist yet. */
+  protected writeChunk(temp: string, buffers: readonly Buffer[]): void {
+    writeNewFile(temp, buffers, this.bus.options.fileMode);
   }
 
   /** Moves the written temporary file (`size` bytes) to FILE, holding the lock for the rename. */
@@ -153,6 +159,17 @@ const RING_GRACE_MS = 100;
  */
 class BackPressurePublisher extends RenamePublisher {
   #watcher: ChangeWatcher | undefined;
+  /** The permission bits of this producer's new files: only a spare with the same is reused. */
+  #mode = this.bus.options.fileMode;
+
+  /** Into the spare a consumer left (wire/spare-chunk.ts) when there is one, on local file systems. */
+  protected override writeChunk(temp: string, buffers: readonly Buffer[]): void {
+    const local = !this.bus.network;
+    if (local && this.#mode !== undefined && writeIntoSpare(this.bus.paths, temp, buffers, this.#mode)) return;
+    super.writeChunk(temp, buffers);
+    // No --file-mode: whatever the umask made of 0666, learned from the first new file.
+    if (local && this.#mode === undefined) this.#mode = fs.statSync(temp).mode & 0o7777;
+  }
 
   protected async install(temp: string): Promise<void> {
     const { paths, lock, signal, options } = this.bus;

@@ -30,7 +30,7 @@ export function writeNewFile(tempPath: string, buffers: readonly Buffer[], mode:
     throw ioError('create', tempPath, error);
   }
   try {
-    writeAllSync(fd, buffers);
+    writeAllAt(fd, buffers);
     fs.closeSync(fd);
   } catch (error) {
     try { fs.closeSync(fd); } catch { /* already closed */ }
@@ -39,10 +39,13 @@ export function writeNewFile(tempPath: string, buffers: readonly Buffer[], mode:
   }
 }
 
-function writeAllSync(fd: number, buffers: readonly Buffer[]): void {
+/** Writes all of `buffers` from the start of the file; returns how many bytes that was. */
+export function writeAllAt(fd: number, buffers: readonly Buffer[]): number {
   let pending = buffers.filter((b) => b.length > 0);
+  let position = 0;
   while (pending.length > 0) {
-    let written = fs.writevSync(fd, pending);
+    let written = fs.writevSync(fd, pending, position);
+    position += written;
     const rest: Buffer[] = [];
     for (const buffer of pending) {
       if (written >= buffer.length) { written -= buffer.length; continue; }
@@ -51,6 +54,7 @@ function writeAllSync(fd: number, buffers: readonly Buffer[]): void {
     }
     pending = rest;
   }
+  return position;
 }
 
 /**

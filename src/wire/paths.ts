@@ -17,6 +17,8 @@ export interface BusPaths extends LockPaths {
   readonly lockDir: string;
   /** FILE.lock-strategy: present on buses that use `--lock mkdir`. */
   readonly strategyMarker: string;
+  /** `.BASE.spare`: a back-pressure chunk's file kept after delivery for the next publish (spare-chunk.ts). */
+  readonly spare: string;
   /** The directory holding FILE; temporary files live here so rename is atomic. */
   readonly dir: string;
   /** The last path component of FILE. */
@@ -25,13 +27,16 @@ export interface BusPaths extends LockPaths {
 
 export function busPaths(filename: string): BusPaths {
   const file = path.resolve(filename);
+  const dir = path.dirname(file);
+  const base = path.basename(file);
   return {
     file,
     lock: `${file}.lock`,
     lockDir: `${file}.lock.d`,
     strategyMarker: `${file}.lock-strategy`,
-    dir: path.dirname(file),
-    base: path.basename(file),
+    spare: path.join(dir, `.${base}.spare`),
+    dir,
+    base,
   };
 }
 
