@@ -3,7 +3,7 @@ import path from 'node:path';
 import { FilebusError, errnoCode, ioError } from '../errors.js';
 import type { BusMode } from '../options.js';
 import { isAnonymous, scanCursors } from '../wire/cursor-file.js';
-import { busPaths, type BusPaths } from '../wire/paths.js';
+import { busPaths, isTakenName, type BusPaths } from '../wire/paths.js';
 import { inspectRegistrations, producersDir, type ProducerState } from '../wire/producer-registry.js';
 import { consumersDir, listSegments, segmentsDir } from '../wire/segments.js';
 import { livenessOf, lockHeld, lockStrategyOf, type LockStrategyName } from './lock-strategy.js';
@@ -91,7 +91,8 @@ export interface BusStatus {
   readonly newestChunk: NewestChunkStatus | null;
   /**
    * What the bus keeps on disk: multicast segments (oldest and newest
-   * number), or FILE in the other modes (one chunk or none; oldest and newest null).
+   * number), or in the other modes FILE and the back-pressure chunks
+   * consumers have taken but not yet delivered (oldest and newest null).
    */
   readonly retained: { readonly chunks: number; readonly bytes: number; readonly oldest: number | null; readonly newest: number | null };
   /** Multicast consumers, sorted by id; empty in the other modes. */
@@ -143,7 +144,7 @@ export async function busStatus(filename: string): Promise<BusStatus> {
     return {
       ...base,
       newestChunk,
-      retained: { chunks: file ? 1 : 0, bytes: file?.size ?? 0, oldest: null, newest: null },
+      retained: retainedBesideFile(paths, file),
       consumers: [],
     };
   }
@@ -271,4 +272,21 @@ function segmentsOnDisk(dir: string): SegmentOnDisk[] {
     found.push({ seq: ref.seq, crc: ref.crc, size: st.size, mtimeMs: st.mtimeMs });
   }
   return found;
+}
+
+/** FILE, plus back-pressure chunks taken and not yet delivered (`.taken`): all still on the bus. */
+function retainedBesideFile(paths: BusPaths, file: fs.Stats | undefined): BusStatus['retained'] {
+  let chunks = file ? 1 : 0;
+  let bytes = file?.size ?? 0;
+  let names: string[] = [];
+  try {
+    names = fs.readdirSync(paths.dir).filter((name) => isTakenName(paths, name));
+  } catch { /* no directory: nothing taken */ }
+  for (const name of names) {
+    try {
+      bytes += fs.lstatSync(path.join(paths.dir, name)).size;
+      chunks += 1;
+    } catch { /* delivered meanwhile */ }
+  }
+  return { chunks, bytes, oldest: null, newest: null };
 }

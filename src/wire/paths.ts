@@ -59,8 +59,26 @@ export const HOST = os.hostname().replace(/[^A-Za-z0-9-]/g, '_') || 'host';
  * attributable, so the next producer can remove them.
  */
 export function tempPath(paths: BusPaths): string {
+  return uniquePath(paths, 'new');
+}
+
+/**
+ * A back-pressure chunk taken by a consumer (taken-chunk.ts):
+ * `.BASE.HOST.PID.N.HEX.taken`. Never swept as a leftover: it may be the
+ * only copy of a chunk nobody has delivered yet.
+ */
+export function takenPath(paths: BusPaths): string {
+  return uniquePath(paths, 'taken');
+}
+
+export function isTakenName(paths: BusPaths, name: string): boolean {
+  const prefix = `.${paths.base}.`;
+  return name.startsWith(prefix) && /^[A-Za-z0-9_-]+\.\d+\.\d+\.[0-9a-f]{8}\.taken$/.test(name.slice(prefix.length));
+}
+
+function uniquePath(paths: BusPaths, suffix: string): string {
   tempCounter = (tempCounter + 1) % 0x100000000;
-  return path.join(paths.dir, `.${paths.base}.${HOST}.${process.pid}.${tempCounter}.${TEMP_TOKEN}.new`);
+  return path.join(paths.dir, `.${paths.base}.${HOST}.${process.pid}.${tempCounter}.${TEMP_TOKEN}.${suffix}`);
 }
 
 /** The host and pid a temporary name of this bus was made by, or undefined for other names. */

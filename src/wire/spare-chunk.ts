@@ -47,20 +47,21 @@ const LEASE_SIGNAL = os.constants.signals.SIGURG;
 const leasesWork = process.platform === 'linux';
 
 /**
- * Consumer, holding the lock, after delivering FILE: keeps it as the spare
- * (replacing an older spare), or unlinks it where spares are not used.
+ * Consumer, after delivering a chunk: keeps its file (`from`: FILE, or a
+ * taken chunk's name) as the spare, replacing an older spare, or removes
+ * it where spares are not used.
  */
-export function keepAsSpare(paths: BusPaths, useSpare: boolean): void {
+export function keepAsSpare(paths: BusPaths, from: string, useSpare: boolean): void {
   if (useSpare && leasesWork) {
     try {
-      fs.renameSync(paths.file, paths.spare);
+      fs.renameSync(from, paths.spare);
       return;
     } catch { /* fall back to removing it */ }
   }
   try {
-    fs.unlinkSync(paths.file);
+    fs.unlinkSync(from);
   } catch (error) {
-    if (errnoCode(error) !== 'ENOENT') throw ioError('remove', paths.file, error);
+    if (errnoCode(error) !== 'ENOENT') throw ioError('remove', from, error);
   }
 }
 

@@ -120,10 +120,13 @@ async function runOne(argv: string[]): Promise<Verdict> {
     }
     if (exit.signal !== null) return bad(`died of ${exit.signal}`);
     if (exit.code === 0) return { argv, kind: 'accepted', code: 0, stderr };
-    if (!/^filebus: [^\n]+\n$/.test(stderr)) return bad('not exactly one filebus: line on stderr');
+    // -v lines ("filebus producer: ...") may come first; the error is exactly one line, last.
+    const verbose = argv.some((a) => a === '-v' || a === '--verbose' || /^-v+$/.test(a));
+    const errorPart = verbose ? stderr.replace(/^(filebus (producer|consumer): [^\n]*\n)*/, '') : stderr;
+    if (!/^filebus: [^\n]+\n$/.test(errorPart)) return bad('not exactly one filebus: line on stderr');
     if (stdout.length > 0) return bad('output on failure');
-    if (exit.code === 2) return { argv, kind: 'rejected', code: 2, stderr };
-    if (exit.code === 1) return { argv, kind: 'failed', code: 1, stderr };
+    if (exit.code === 2) return { argv, kind: 'rejected', code: 2, stderr: errorPart };
+    if (exit.code === 1) return { argv, kind: 'failed', code: 1, stderr: errorPart };
     return bad(`exit ${exit.code}`);
   } finally {
     fs.rmSync(cwd, { recursive: true, force: true });

@@ -1,0 +1,168 @@
+import fs from 'node:fs';
+import path from 'node:path';
+import { FilebusError, errnoCode, ioError } from '../errors.js';
+import { tryFlock } from '../lock/flock.js';
+import { closeQuietly } from './chunk-file.js';
+import { isTakenName, takenPath, type BusPaths } from './paths.js';
+import { keepAsSpare } from './spare-chunk.js';
+
+/**
+ * Taken chunks: how a back-pressure consumer on a local file system takes
+ * FILE. Under the bus lock it renames FILE to a name of its own,
+ * `.BASE.HOST.PID.N.HEX.taken`, opens it and holds an exclusive flock on
+ * it; then it lets the lock go and writes the chunk out.
+ *
+ * Why: FILE is free as soon as the chunk is taken, so the producer
+ * publishes the next chunk while this one is being written out. With the
+ * reference's order (write out, then unlink FILE) every chunk waited for
+ * two wake-ups in a row, and a back-pressure stream ran at about 0.45× cat;
+ * taking by rename made it 15 to 20 % faster on the bench.
+ *
+ * What keeps delivery at-least-once:
+ * - A taken chunk is removed (or kept as the spare) only once written out.
+ * - Its flock says its holder is alive: the kernel drops it when the
+ *   holder dies. A taken chunk whose flock can be had is abandoned, and the
+ *   next consumer adopts it (renames it to a name of its own, under the bus
+ *   lock) and delivers it before anything else: at start, when idle, and
+ *   before it ends on the end-of-stream marker.
+ * - Taking, locking and adopting all happen under the bus lock, so nobody
+ *   sees a taken chunk between its rename and its flock.
+ * - A consumer stopped (signal, closed output) before delivering puts the
+ *   chunk back at FILE when FILE is free, where any consumer (the
+ *   reference's too) finds it; otherwise it is left for adoption.
+ *
+ * Network file systems keep the reference's order (server-view.ts):
+ * flock does not reach across hosts there.
+ */
+export interface TakenChunk {
+  readonly path: string;
+  /** Open read-only, holding the exclusive flock that marks the chunk as held. */
+  readonly fd: number;
+  readonly size: number;
+}
+
+const OPEN_FLAGS = fs.constants.O_RDONLY | fs.constants.O_NOFOLLOW | fs.constants.O_NONBLOCK;
+
+/** Under the bus lock: FILE, taken. Undefined when there is no FILE. */
+export function takeChunk(paths: BusPaths): TakenChunk | undefined {
+  const name = takenPath(paths);
+  try {
+    fs.renameSync(paths.file, name);
+  } catch (error) {
+    if (errnoCode(error) === 'ENOENT') return undefined;
+    throw ioError('take', paths.file, error);
+  }
+  let fd: number;
+  try {
+    fd = fs.openSync(name, OPEN_FLAGS);
+  } catch (error) {
+    putBackName(name, paths.file);
+    throw ioError('open', paths.file, error);
+  }
+  try {
+    const st = fs.fstatSync(fd);
+    if (!st.isFile()) throw new FilebusError('ERR_FILEBUS_BAD_PATH', `${paths.file} is not a regular file`, { path: paths.file });
+    if (!tryFlock(fd, 'exclusive', name)) throw ioError('lock', name, new Error('held by another process'));
+    return { path: name, fd, size: st.size };
+  } catch (error) {
+    closeQuietly(fd);
+    putBackName(name, paths.file);
+    throw error;
+  }
+}
+
+function putBackName(name: string, file: string): void {
+  try { fs.renameSync(name, file); } catch { /* left for adoption */ }
+}
+
+/** Whether any chunk other than `ours` is taken: a listing, no lock (a hint for whether to look closer). */
+export function anyTaken(paths: BusPaths, ours?: TakenChunk): boolean {
+  const own = ours && path.basename(ours.path);
+  try {
+    return fs.readdirSync(paths.dir).some((name) => name !== own && isTakenName(paths, name));
+  } catch (error) {
+    throw ioError('list', paths.dir, error);
+  }
+}
+
+/**
+ * Under the bus lock: the taken chunks whose holders are gone, made ours,
+ * oldest first; and how many are held by live consumers (other than `ours`).
+ */
+export function adoptAbandoned(paths: BusPaths, ours?: TakenChunk): { adopted: TakenChunk[]; held: number } {
+  let names: string[];
+  const own = ours && path.basename(ours.path);
+  try {
+    names = fs.readdirSync(paths.dir).filter((name) => name !== own && isTakenName(paths, name));
+  } catch (error) {
+    throw ioError('list', paths.dir, error);
+  }
+  const found: Array<TakenChunk & { takenAt: number }> = [];
+  let held = 0;
+  for (const name of names) {
+    const file = path.join(paths.dir, name);
+    let fd: number;
+    try {
+      fd = fs.openSync(file, OPEN_FLAGS);
+    } catch {
+      continue; // delivered meanwhile
+    }
+    let st: fs.Stats;
+    try {
+      st = fs.fstatSync(fd);
+      if (!st.isFile()) {
+        closeQuietly(fd);
+        continue;
+      }
+      if (!tryFlock(fd, 'exclusive', file)) {
+        closeQuietly(fd);
+        held += 1;
+        continue;
+      }
+    } catch (error) {
+      closeQuietly(fd);
+      throw error;
+    }
+    const mine = takenPath(paths);
+    try {
+      fs.renameSync(file, mine);
+    } catch {
+      closeQuietly(fd);
+      continue;
+    }
+    // ctime: when it was taken (the rename), so adopted chunks keep the order they were taken in.
+    found.push({ path: mine, fd, size: st.size, takenAt: st.ctimeMs });
+  }
+  found.sort((a, b) => a.takenAt - b.takenAt);
+  return { adopted: found.map(({ path: p, fd, size }) => ({ path: p, fd, size })), held };
+}
+
+/** Delivered: its file becomes the spare the next publish writes into (spare-chunk.ts). */
+export function finishTaken(paths: BusPaths, taken: TakenChunk): void {
+  // Renamed before the descriptor is closed: once the flock goes, the name must no longer be a taken chunk.
+  try {
+    keepAsSpare(paths, taken.path, taken.size > 0);
+  } finally {
+    closeQuietly(taken.fd);
+  }
+}
+
+/**
+ * Not delivered: back at FILE if FILE is free (the caller holds the bus
+ * lock); otherwise left where it is, and with the flock gone the next
+ * consumer adopts it. True when it is back at FILE.
+ */
+export function returnTaken(paths: BusPaths, taken: TakenChunk | undefined, lockHeld: boolean): boolean {
+  if (!taken) return false;
+  let back = false;
+  if (lockHeld) {
+    try {
+      // link, not rename: rename would replace a FILE published meanwhile.
+      fs.linkSync(taken.path, paths.file);
+      back = true;
+      fs.unlinkSync(taken.path);
+    } catch { /* FILE is taken by a newer chunk: adoption it is */ }
+  }
+  closeQuietly(taken.fd);
+  return back;
+}
