@@ -1,3 +1,4 @@
+import fs from 'node:fs';
 import path from 'node:path';
 import { closeQuietly, openChunk, readChunk, sameChunk, type ChunkIdentity } from '../wire/chunk-file.js';
 import { listRecent, parseRecentName, recentName } from '../wire/recent-chunks.js';
@@ -96,6 +97,13 @@ export async function* lossyChunks(bus: Bus, into: ReadBuffer): ChunkSource {
           continue;
         }
         remember(opened);
+        // FILE is also a ring entry when our producer published it: the
+        // ring resumes after that entry, never before it. Ring numbers are
+        // not the stream's order across producers (a producer that finds
+        // the ring empty starts again at 1), so older entries that turn up
+        // later would otherwise be emitted after this newer chunk.
+        const seq = ringSeqOf(paths, opened.id);
+        if (seq !== undefined) lastSeq = seq;
         // An empty FILE is a back-pressure end marker seen by an eavesdropper: no data.
         if (data.length > 0) yield data;
         continue;
@@ -118,4 +126,16 @@ function oldestAfter(seqs: Set<number>, after: number): number | undefined {
     else if (oldest === undefined || seq < oldest) oldest = seq;
   }
   return oldest;
+}
+
+/** The ring entry that is the same file as `id` (newest first: FILE is usually the newest), if any. */
+function ringSeqOf(paths: Bus['paths'], id: ChunkIdentity): number | undefined {
+  const refs = listRecent(paths);
+  for (let i = refs.length - 1; i >= 0; i--) {
+    try {
+      const st = fs.lstatSync(path.join(paths.dir, refs[i]!.name), { bigint: true });
+      if (st.dev === id.dev && st.ino === id.ino) return refs[i]!.seq;
+    } catch { /* pruned meanwhile */ }
+  }
+  return undefined;
 }

@@ -50,14 +50,27 @@ describe('disk full', () => {
     const consumer = spawnFilebus([...common, 'consumer'], { onData: (d) => reader.push(d) });
 
     // The first producer is fed through a FIFO, so the test decides when the disk fills: after 20 chunks.
+    // They go one at a time, so each is published alone (4 KiB), and the
+    // files the bus recycles (its spare: docs/protocol.md) hold 4 KiB each.
+    // After the fill the other 10 come in one 40 KiB write, which the
+    // producer publishes in 8 KiB chunks (--block-size): those need pages
+    // the full disk lacks.
     const feeder = new BlockFeeder(dir, 'a.fifo', (i) => makeChunks(format, 'AAAAAA', 1, i));
-    const first = spawnFilebus([...common, '--block-size', String(size), 'producer'], { stdin: feeder.readFd });
+    const first = spawnFilebus([...common, '--block-size', String(2 * size), 'producer'], { stdin: feeder.readFd });
     feeder.releaseReadEnd();
-    feeder.start(() => 20);
-    await until(() => reader.chunks.length === 20, '20 chunks through the bus', 60_000);
+    for (let n = 1; n <= 20; n++) {
+      feeder.start(() => n);
+      await until(() => reader.chunks.length === n, `chunk ${n} through the bus`, 60_000);
+    }
     const filler = fillDisk(mnt);
     expect(fs.statfsSync(mnt).bavail, 'the disk is full').toBe(0);
-    feeder.start(() => 30);
+    const burst = fs.openSync(feeder.path, fs.constants.O_WRONLY | fs.constants.O_NONBLOCK);
+    const rest = makeChunks(format, 'AAAAAA', 10, 20);
+    expect(fs.writeSync(burst, rest), 'the burst, in one write').toBe(rest.length);
+    fs.closeSync(burst);
+    // More input behind it: a producer that failed exits only once its
+    // blocked read of stdin returns (libuv joins its thread pool at exit).
+    feeder.start(() => 40);
     const failed = await within(first.closed, 60_000, 'the producer to fail');
     feeder.close();
     expect(failed.code, 'exit status').not.toBe(0);
