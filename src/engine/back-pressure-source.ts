@@ -2,7 +2,7 @@ import { sleep } from '../util/abortable.js';
 import { closeQuietly, fileExists, openChunk, readChunk, removeQuietly } from '../wire/chunk-file.js';
 import { claimChunk, listed } from '../wire/server-view.js';
 import { keepAsSpare, removeSpare } from '../wire/spare-chunk.js';
-import { adoptAbandoned, anyTaken, finishTaken, returnTaken, takeChunk, type TakenChunk } from '../wire/taken-chunk.js';
+import { adoptAbandoned, finishTaken, returnTaken, takeChunk, takenNames, type TakenChunk } from '../wire/taken-chunk.js';
 import { ioError } from '../errors.js';
 import type { ReadBuffer } from '../util/read-buffer.js';
 import type { ChunkSource } from './chunk-source.js';
@@ -36,7 +36,7 @@ async function* takenChunks(bus: Bus, into: ReadBuffer): ChunkSource {
   const adopt = async (ours?: TakenChunk): Promise<number> => {
     lastAdopt = Date.now();
     // Most of the time there is nothing taken: then not even the lock is needed.
-    if (!anyTaken(paths, ours)) return 0;
+    if (takenNames(paths, ours).length === 0) return 0;
     await lock.acquire(signal);
     try {
       const { adopted, held } = adoptAbandoned(paths, ours);

@@ -3,7 +3,8 @@ import path from 'node:path';
 import { FilebusError, errnoCode, ioError } from '../errors.js';
 import type { BusMode } from '../options.js';
 import { isAnonymous, scanCursors } from '../wire/cursor-file.js';
-import { busPaths, isTakenName, type BusPaths } from '../wire/paths.js';
+import { busPaths, type BusPaths } from '../wire/paths.js';
+import { takenNames } from '../wire/taken-chunk.js';
 import { inspectRegistrations, producersDir, type ProducerState } from '../wire/producer-registry.js';
 import { consumersDir, listSegments, segmentsDir } from '../wire/segments.js';
 import { livenessOf, lockHeld, lockStrategyOf, type LockStrategyName } from './lock-strategy.js';
@@ -278,11 +279,7 @@ function segmentsOnDisk(dir: string): SegmentOnDisk[] {
 function retainedBesideFile(paths: BusPaths, file: fs.Stats | undefined): BusStatus['retained'] {
   let chunks = file ? 1 : 0;
   let bytes = file?.size ?? 0;
-  let names: string[] = [];
-  try {
-    names = fs.readdirSync(paths.dir).filter((name) => isTakenName(paths, name));
-  } catch { /* no directory: nothing taken */ }
-  for (const name of names) {
+  for (const name of takenNames(paths)) {
     try {
       bytes += fs.lstatSync(path.join(paths.dir, name)).size;
       chunks += 1;

@@ -72,8 +72,7 @@ export function takenPath(paths: BusPaths): string {
 }
 
 export function isTakenName(paths: BusPaths, name: string): boolean {
-  const prefix = `.${paths.base}.`;
-  return name.startsWith(prefix) && /^[A-Za-z0-9_-]+\.\d+\.\d+\.[0-9a-f]{8}\.taken$/.test(name.slice(prefix.length));
+  return parseUnique(paths, name, 'taken') !== undefined;
 }
 
 function uniquePath(paths: BusPaths, suffix: string): string {
@@ -83,9 +82,15 @@ function uniquePath(paths: BusPaths, suffix: string): string {
 
 /** The host and pid a temporary name of this bus was made by, or undefined for other names. */
 export function tempOwner(paths: BusPaths, name: string): { host: string; pid: number } | undefined {
+  return parseUnique(paths, name, 'new');
+}
+
+/** The host and pid in a unique name of this bus with this suffix (uniquePath), or undefined for other names. */
+function parseUnique(paths: BusPaths, name: string, suffix: string): { host: string; pid: number } | undefined {
   const prefix = `.${paths.base}.`;
-  if (!name.startsWith(prefix) || !name.endsWith('.new')) return undefined;
-  const match = /^([A-Za-z0-9_-]+)\.(\d+)\.\d+\.[0-9a-f]{8}\.new$/.exec(name.slice(prefix.length));
+  const end = `.${suffix}`;
+  if (!name.startsWith(prefix) || !name.endsWith(end)) return undefined;
+  const match = /^([A-Za-z0-9_-]+)\.(\d+)\.\d+\.[0-9a-f]{8}$/.exec(name.slice(prefix.length, name.length - end.length));
   return match ? { host: match[1]!, pid: Number(match[2]) } : undefined;
 }
 

@@ -75,12 +75,13 @@ function putBackName(name: string, file: string): void {
   try { fs.renameSync(name, file); } catch { /* left for adoption */ }
 }
 
-/** Whether any chunk other than `ours` is taken: a listing, no lock (a hint for whether to look closer). */
-export function anyTaken(paths: BusPaths, ours?: TakenChunk): boolean {
+/** The names of the chunks taken on this bus, other than `ours`: a listing, no lock. */
+export function takenNames(paths: BusPaths, ours?: TakenChunk): string[] {
   const own = ours && path.basename(ours.path);
   try {
-    return fs.readdirSync(paths.dir).some((name) => name !== own && isTakenName(paths, name));
+    return fs.readdirSync(paths.dir).filter((name) => name !== own && isTakenName(paths, name));
   } catch (error) {
+    if (errnoCode(error) === 'ENOENT') return [];
     throw ioError('list', paths.dir, error);
   }
 }
@@ -90,13 +91,7 @@ export function anyTaken(paths: BusPaths, ours?: TakenChunk): boolean {
  * oldest first; and how many are held by live consumers (other than `ours`).
  */
 export function adoptAbandoned(paths: BusPaths, ours?: TakenChunk): { adopted: TakenChunk[]; held: number } {
-  let names: string[];
-  const own = ours && path.basename(ours.path);
-  try {
-    names = fs.readdirSync(paths.dir).filter((name) => name !== own && isTakenName(paths, name));
-  } catch (error) {
-    throw ioError('list', paths.dir, error);
-  }
+  const names = takenNames(paths, ours);
   const found: Array<TakenChunk & { takenAt: number }> = [];
   let held = 0;
   for (const name of names) {
