@@ -25,3 +25,17 @@ export function formatSeconds(seconds: number): string {
   const s = whole % 60;
   return h > 0 ? `${h} h ${m} min ${s} s` : `${m} min ${s} s`;
 }
+
+/**
+ * Text for one line of stderr. A path may hold newlines and terminal
+ * control codes; printed raw they would split a message in two (scripts
+ * read the last line) or drive the terminal, so they are shown escaped.
+ */
+export function oneLine(text: string): string {
+  return text.replace(/[\u0000-\u001f\u007f-\u009f]/g, (c) => {
+    if (c === '\n') return '\\n';
+    if (c === '\r') return '\\r';
+    if (c === '\t') return '\\t';
+    return `\\x${c.charCodeAt(0).toString(16).padStart(2, '0')}`;
+  });
+}

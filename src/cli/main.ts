@@ -1,5 +1,6 @@
 import fs from 'node:fs';
 import { FilebusError } from '../errors.js';
+import { oneLine } from './format.js';
 import { parseArgs, UsageError, type CliArgs } from './parse-args.js';
 import { runConsumer, runProducer, runRemoveConsumer, runStatus } from './run-commands.js';
 import { OutputClosedError } from './write-output.js';
@@ -22,7 +23,7 @@ function readVersion(): string {
 }
 
 function fail(message: string, code: number): never {
-  process.stderr.write(`filebus: ${message.split('\n')[0]}\n`);
+  process.stderr.write(`filebus: ${oneLine(message.trimEnd())}\n`);
   process.exit(code);
 }
 

@@ -8,6 +8,7 @@ import type { BusInfo } from '../engine/open-bus.js';
 import type { CliArgs } from './parse-args.js';
 import { ProgressReporter, type ProgressSource } from './progress.js';
 import { formatStatus } from './status-report.js';
+import { oneLine } from './format.js';
 import { writeAll } from './write-output.js';
 import { feedStandardInput } from './read-input.js';
 
@@ -58,7 +59,7 @@ async function withProgress(args: CliArgs, role: string, source: ProgressSource,
 /** `-v` lines on stderr: level 1 for start and end, 2 for every chunk. */
 function logger(args: CliArgs, role: string): (level: number, message: string) => void {
   return (level, message) => {
-    if (args.verbosity >= level) process.stderr.write(`filebus ${role}: ${message}\n`);
+    if (args.verbosity >= level) process.stderr.write(`filebus ${role}: ${oneLine(message)}\n`);
   };
 }
 

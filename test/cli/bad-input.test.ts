@@ -107,6 +107,25 @@ describe('bad bus paths exit 2 with one line naming the problem', () => {
     });
   }
 
+  // Scripts read the last line of stderr; a path with a newline or a
+  // terminal escape in it must not split the message or reach the terminal raw.
+  it('a FILE whose name holds a newline and an escape code: -v lines and the error stay one line each, the name escaped', async () => {
+    const odd = 'odd\nname\u001b[31m';
+    fs.mkdirSync(path.join(dir, odd));
+    try {
+      const result = await runFilebus(['-v', '--filename', odd, 'consumer'], { cwd: dir, timeoutMs: 20_000 });
+      expect({ code: result.code, signal: result.signal }).toEqual({ code: 2, signal: null });
+      const lines = result.stderr.split('\n');
+      expect(lines.pop()).toBe('');
+      expect(lines.length).toBeGreaterThanOrEqual(2);
+      expect(lines.slice(0, -1).every((l) => l.startsWith('filebus consumer: '))).toBe(true);
+      expect(lines.at(-1)).toMatch(/^filebus: .*odd\\nname\\x1b\[31m.*is a directory/);
+      expect(result.stderr).not.toContain('\u001b');
+    } finally {
+      fs.rmdirSync(path.join(dir, odd));
+    }
+  });
+
   it('a relative FILE that is a directory, resolved against the working directory', async () => {
     await expectUsageError(['--filename', 'a-directory', 'producer'], /a-directory.*is a directory/);
   });
