@@ -63,7 +63,7 @@ function handleSignals(controller: AbortController, finished: Promise<unknown>):
 export async function main(argv: readonly string[]): Promise<void> {
   let args: CliArgs;
   try {
-    args = parseArgs(argv, readVersion());
+    args = await parseArgs(argv, readVersion());
   } catch (error) {
     const { code, message } = exitCodeFor(error);
     return fail(message ?? 'invalid command line', code);
