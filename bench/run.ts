@@ -3,7 +3,7 @@
  *
  *   --quick        smaller inputs, one repetition (under a minute); results go to bench/tmp/
  *   --only 1,4     run only these cases (results go to bench/tmp/ unless --out is given)
- *   --reps N       repetitions of the key cases 1 to 4 (default 3, quick 1)
+ *   --reps N       repetitions of the key cases 1 to 4 (default 3, case 1 5, quick 1)
  *   --out DIR      where results.json, results.md and bench.svg go
  *   --cpu-prof DIR run every filebus process with node --cpu-prof, profiles into DIR
  *   --dist DIR     the filebus build to measure (default: dist/); it is copied first, so a
@@ -86,7 +86,7 @@ const CASES: { id: number; title: string; run: (ctx: Ctx) => Promise<void> }[] =
 
 function sizesFor(o: Options): Sizes {
   const base = o.quick ? QUICK : FULL;
-  return o.reps === undefined ? base : { ...base, reps: o.reps };
+  return o.reps === undefined ? base : { ...base, reps: o.reps, bpReps: o.reps };
 }
 
 async function main(): Promise<number> {
@@ -167,7 +167,7 @@ async function main(): Promise<number> {
   const durationS = (Date.now() - t0) / 1000;
   const subtitle = `${options.quick ? 'quick run' : 'full run'} ${started.toISOString().slice(0, 16).replace('T', ' ')} UTC — ` +
     `filebus ${built ? built.commit.slice(0, 7) : `${machine.filebusCommit?.slice(0, 7) ?? '?'}${machine.filebusDirty ? '+dirty' : ''}`} — ` +
-    `${machine.nproc} × ${machine.cpuModel}, ${machine.memoryGiB} GiB, ${machine.kernel}, node ${machine.node}; shared machine, medians of ${ctx.sizes.reps}`;
+    `${machine.nproc} × ${machine.cpuModel}, ${machine.memoryGiB} GiB, ${machine.kernel}, node ${machine.node}; shared machine, medians of ${ctx.sizes.reps} (case 1: ${ctx.sizes.bpReps})`;
   const results = {
     suite: 'filebus bench',
     quick: options.quick,

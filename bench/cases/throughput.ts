@@ -58,8 +58,8 @@ export async function case1(ctx: Ctx): Promise<void> {
     const what = `back-pressure, 1 MiB chunks, ${formatBytes(input.bytes)}, bus on ${fsys.name}`;
     const cat: (StreamResult | undefined)[] = [];
     const fb: (StreamResult | undefined)[] = [];
-    for (let rep = 1; rep <= sizes.reps; rep++) {
-      ctx.log(`case 1 ${fsys.name}: rep ${rep}/${sizes.reps}`);
+    for (let rep = 1; rep <= sizes.bpReps; rep++) {
+      ctx.log(`case 1 ${fsys.name}: rep ${rep}/${sizes.bpReps}`);
       cat.push(await shellStream(ctx, `case 1 cat|cat ${fsys.name} #${rep}`, catCatScript(), 1, input));
       fb.push(await filebusStream(ctx, ctx.filebus, {
         mode: 'back-pressure', consumers: 1, blockSize: block, input, busBase: fsys.base, label: `case 1 filebus ${fsys.name} #${rep}`,
@@ -74,7 +74,7 @@ export async function case1(ctx: Ctx): Promise<void> {
     ctx.report.add({
       case: 1, what, impl: 'filebus', metric: 'MB/s', value: fbMBps,
       baselineName: 'cat|cat', baseline: catMBps, ratio, target: '≥ 0.5× cat', met: ratio === null ? null : ratio >= 0.5,
-      note: `${repsNote(fbOk.length, sizes.reps)}; wall time from producer start (includes Node start-up), first→last byte ${fmt(streaming)} MB/s${chunkNote(fbOk, input.bytes)}`,
+      note: `${repsNote(fbOk.length, sizes.bpReps)}; wall time from producer start (includes Node start-up), first→last byte ${fmt(streaming)} MB/s${chunkNote(fbOk, input.bytes)}`,
     });
     ctx.report.throughput.push(
       { group: `back-pressure 1 MiB, ${fsys.name}`, series: 'filebus', mbps: fbMBps ?? 0 },
