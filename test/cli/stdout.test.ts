@@ -1,12 +1,16 @@
 /**
  * Where the consumer writes: a regular file, /dev/null, a shell pipe whose
- * reader stalls (so the pipe fills and writes must wait), and a socket from
- * a Node parent (non-blocking). Each must get exactly the bytes published.
+ * reader stalls (so the pipe fills and writes must wait), a socket from a
+ * Node parent, and a pipe its parent made non-blocking. Each must get
+ * exactly the bytes published.
  */
+import { execFileSync, spawn } from 'node:child_process';
 import fs from 'node:fs';
+import net from 'node:net';
 import path from 'node:path';
+import { fcntlSync } from 'fs-ext';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { randomData, sha256, startCli, tempDir, runShell } from '../helpers/cli.js';
+import { BIN, randomData, sha256, startCli, tempDir, runShell } from '../helpers/cli.js';
 
 let dir: string;
 beforeEach(() => { dir = tempDir('filebus-stdout-'); });
@@ -53,5 +57,38 @@ describe('consumer stdout', () => {
     const done = await consumer.done;
     expect({ code: done.code, stderr: done.stderr }).toEqual({ code: 0, stderr: '' });
     expect(sha256(done.stdout)).toBe(sha256(data));
+  }, 60_000);
+
+  // O_NONBLOCK belongs to the open file description, which the consumer
+  // shares with its parent here: once the parent sets it (after the spawn,
+  // which makes a child's stdio blocking), the consumer's writes get EAGAIN
+  // whenever the pipe is full, and must wait for room rather than fail or spin.
+  it('a pipe its parent made non-blocking, read slowly: exactly the input', async () => {
+    const bus = path.join(dir, 'bus');
+    const flags = ['--filename', bus, '--back-pressure', '--block-size', '1048576'];
+    const fifo = path.join(dir, 'out.fifo');
+    execFileSync('mkfifo', [fifo]);
+    const readFd = fs.openSync(fifo, fs.constants.O_RDONLY | fs.constants.O_NONBLOCK);
+    const writeFd = fs.openSync(fifo, fs.constants.O_WRONLY);
+    const consumer = spawn(process.execPath, [BIN, ...flags, 'consumer'], { stdio: ['ignore', writeFd, 'pipe'] });
+    const [F_GETFL, F_SETFL] = [3, 4];
+    fcntlSync(writeFd, F_SETFL, fcntlSync(writeFd, F_GETFL) | fs.constants.O_NONBLOCK);
+    fs.closeSync(writeFd);
+    let stderr = '';
+    consumer.stderr!.on('data', (d: Buffer) => { stderr += d.toString(); });
+    const reader = new net.Socket({ fd: readFd, readable: true, writable: false });
+    const out: Buffer[] = [];
+    reader.on('data', (d: Buffer) => out.push(d));
+    reader.pause();
+    setTimeout(() => reader.resume(), 500);
+    const ended = new Promise<void>((resolve) => reader.on('end', resolve));
+    const exited = new Promise<number | null>((resolve) => consumer.on('close', (code) => resolve(code)));
+    const input = path.join(dir, 'input');
+    fs.writeFileSync(input, data);
+    const producer = await startCli([...flags, 'producer'], { stdinFile: input }).done;
+    expect(producer.code).toBe(0);
+    expect({ code: await exited, stderr }).toEqual({ code: 0, stderr: '' });
+    await ended;
+    expect(sha256(Buffer.concat(out))).toBe(sha256(data));
   }, 60_000);
 });
