@@ -1,5 +1,6 @@
 import fs from 'node:fs';
 import { once } from 'node:events';
+import net from 'node:net';
 import { pipeline } from 'node:stream/promises';
 import { errnoCode } from '../errors.js';
 import type { Producer } from '../streams/producer.js';
@@ -84,16 +85,17 @@ async function blockReader(readSize: number): Promise<BlockReader | undefined> {
   }
   if (st.isFile()) return (buffer) => fillFromFile(buffer, readSize);
   if (!st.isFIFO()) return undefined;
-  // A second, non-blocking description of the same pipe tells "nothing more
-  // waiting right now" (EAGAIN) without changing stdin's own flags, which the
-  // writer's side of a shell pipeline may share.
-  let drain: number;
+  // A second, non-blocking description of the same pipe, so that stdin's own
+  // flags, which the writer's side of a shell pipeline may share, stay as
+  // they are.
+  let fd: number;
   try {
-    drain = fs.openSync('/proc/self/fd/0', fs.constants.O_RDONLY | fs.constants.O_NONBLOCK);
+    fd = fs.openSync('/proc/self/fd/0', fs.constants.O_RDONLY | fs.constants.O_NONBLOCK);
   } catch {
     return undefined;
   }
-  return (buffer) => fillFromPipe(buffer, drain);
+  const reader = new PipeReader(fd);
+  return (buffer) => reader.read(buffer);
 }
 
 async function fillFromFile(buffer: Buffer, size: number): Promise<{ length: number; eof: boolean }> {
@@ -106,38 +108,128 @@ async function fillFromFile(buffer: Buffer, size: number): Promise<{ length: num
   return { length, eof: false };
 }
 
+/** What libuv reads a pipe into when it has waited for input: at most the pipe's capacity, 64 KiB unless enlarged. */
+const STAGING_SIZE = 64 * 1024;
+
+interface Waiting {
+  readonly buffer: Buffer;
+  readonly resolve: (result: { length: number; eof: boolean }) => void;
+  readonly reject: (error: Error) => void;
+}
+
 /**
- * Waits for input (a blocking read in the thread pool, so signals are still
- * handled), then takes whatever else is already waiting without blocking.
- * The block ends when it is full or the pipe runs dry: input pausing is
- * what cuts a short chunk, as with process.stdin.
+ * A pipe, read on a non-blocking description. A block starts with whatever
+ * is waiting in the pipe; when nothing is, libuv waits for input with epoll
+ * on a paused-between-waits socket. Nothing waits in the thread pool: a read
+ * blocked there holds up the exit of a producer that fails while its input
+ * is idle (libuv joins the pool's threads at exit), which then printed its
+ * error and hung until more input came.
+ *
+ * The block then takes what else is already waiting, read directly into it
+ * without blocking, and ends when it is full or the pipe runs dry: input
+ * pausing is what cuts a short chunk, as with process.stdin.
  */
-async function fillFromPipe(buffer: Buffer, drain: number): Promise<{ length: number; eof: boolean }> {
-  let length: number;
-  try {
-    length = await readAsync(0, buffer, 0, buffer.length);
-  } catch (error) {
-    // stdin was made non-blocking by whoever handed it to us: wait by polling.
-    if (errnoCode(error) !== 'EAGAIN') throw error;
-    await new Promise((resolve) => setTimeout(resolve, 1));
-    return { length: 0, eof: false };
-  }
-  if (length === 0) return { length, eof: true };
-  let dry = 0;
-  while (length < buffer.length) {
-    let n: number;
-    try {
-      n = fs.readSync(drain, buffer, length, buffer.length - length, null);
-    } catch (error) {
-      if (errnoCode(error) !== 'EAGAIN') throw error;
-      if (++dry > 2) break;
-      await new Promise((resolve) => setImmediate(resolve));
-      continue;
+class PipeReader {
+  readonly #staging = Buffer.allocUnsafeSlow(STAGING_SIZE);
+  /** #staging[#carryStart, #carryEnd): read by libuv, not yet in a block. */
+  #carryStart = 0;
+  #carryEnd = 0;
+  #socket: net.Socket | undefined;
+  #waiting: Waiting | undefined;
+  #eof = false;
+  #error: Error | undefined;
+
+  constructor(readonly fd: number) {}
+
+  async read(buffer: Buffer): Promise<{ length: number; eof: boolean }> {
+    if (this.#error) throw this.#error;
+    let length = this.#takeCarry(buffer, 0);
+    if (length === buffer.length) return { length, eof: false };
+    if (this.#eof) return { length, eof: true };
+    let dry = 0;
+    while (length < buffer.length) {
+      let n: number;
+      try {
+        n = fs.readSync(this.fd, buffer, length, buffer.length - length, null);
+      } catch (error) {
+        if (errnoCode(error) !== 'EAGAIN') throw error;
+        if (length === 0) {
+          // Nothing at all yet: wait for input.
+          const first = await this.#wait(buffer);
+          if (first.eof) return first;
+          length = first.length;
+          continue;
+        }
+        if (++dry > 2) break;
+        await new Promise((resolve) => setImmediate(resolve));
+        continue;
+      }
+      if (n === 0) {
+        this.#end();
+        return { length, eof: true };
+      }
+      length += n;
     }
-    if (n === 0) return { length, eof: true };
-    length += n;
+    return { length, eof: false };
   }
-  return { length, eof: false };
+
+  /** Resolves with the first input to arrive, in `buffer` (what does not fit is carried), or at end of input. */
+  #wait(buffer: Buffer): Promise<{ length: number; eof: boolean }> {
+    return new Promise((resolve, reject) => {
+      this.#waiting = { buffer, resolve, reject };
+      if (this.#socket) {
+        this.#socket.resume();
+        return;
+      }
+      // `onread` (Node 15.8+; missing from @types/node's constructor options):
+      // libuv reads into our buffer, no allocation per read.
+      const options: net.SocketConstructorOpts & { onread: { buffer: Buffer; callback: (n: number) => boolean } } = {
+        fd: this.fd,
+        readable: true,
+        writable: false,
+        onread: { buffer: this.#staging, callback: (n: number) => this.#onRead(n) },
+      };
+      const socket = new net.Socket(options);
+      socket.on('end', () => {
+        this.#eof = true;
+        this.#settle()?.resolve({ length: 0, eof: true });
+      });
+      socket.on('error', (error: Error) => {
+        this.#error = error;
+        this.#settle()?.reject(error);
+      });
+      this.#socket = socket;
+    });
+  }
+
+  /** libuv put `n` bytes at the start of #staging. Returns false: reading stops until the next wait. */
+  #onRead(n: number): boolean {
+    this.#carryStart = 0;
+    this.#carryEnd = n;
+    const waiting = this.#settle();
+    // Reading stops whenever nobody waits, so this is not expected; the bytes stay carried.
+    if (waiting) waiting.resolve({ length: this.#takeCarry(waiting.buffer, 0), eof: false });
+    return false;
+  }
+
+  #settle(): Waiting | undefined {
+    const waiting = this.#waiting;
+    this.#waiting = undefined;
+    return waiting;
+  }
+
+  /** The carried bytes into `buffer` at `offset`, as many as fit. Returns the new length. */
+  #takeCarry(buffer: Buffer, offset: number): number {
+    const taken = Math.min(this.#carryEnd - this.#carryStart, buffer.length - offset);
+    this.#staging.copy(buffer, offset, this.#carryStart, this.#carryStart + taken);
+    this.#carryStart += taken;
+    return offset + taken;
+  }
+
+  #end(): void {
+    this.#eof = true;
+    this.#socket?.destroy();
+  }
 }
 
 function readAsync(fd: number, buffer: Buffer, offset: number, length: number): Promise<number> {

@@ -228,7 +228,10 @@ describe('multicast bus', () => {
     // alice reads the three chunks, records position 4, and is killed.
     const alice = startFilebus([...common, '--name', 'alice', '--from', 'earliest', 'consumer'], { stdin: 'ignore' });
     await waitUntil(() => readCursorQuietly(cursorPath(bus, 'alice')) === 4, 15_000, 'alice at position 4');
-    expect(alice.stdout().equals(Buffer.concat(payloads.slice(0, 3)))).toBe(true);
+    // The cursor moves once the bytes are written to the pipe; this process reads them a moment later.
+    const delivered = Buffer.concat(payloads.slice(0, 3));
+    await waitUntil(() => alice.stdout().length >= delivered.length, 15_000, 'alice\'s output to arrive');
+    expect(alice.stdout().equals(delivered)).toBe(true);
     process.kill(alice.pid, 'SIGKILL');
     await alice.done;
     for (const [i, payload] of payloads.slice(3).entries()) {

@@ -61,4 +61,34 @@ describe('producer stdin', () => {
     expect(out.code).toBe(0);
     expect(out.stdout.toString()).toBe('onetwothree');
   }, 30_000);
+
+  // A read of stdin blocked in libuv's thread pool used to hold up the exit
+  // of a producer that had failed: it printed its error, then hung until more
+  // input came. The writer here stays open and silent.
+  it('a producer that fails while its piped input is idle exits at once with one line', async () => {
+    const bus = path.join(dir, 'bus');
+    const fifo = path.join(dir, 'input.fifo');
+    expect((await runShell('mkfifo "$FIFO"', [], { FIFO: fifo })).code).toBe(0);
+    const flags = ['--filename', bus];
+    const producer = runShell('"$NODE" "$BIN" "$@" producer < "$FIFO"', flags, { FIFO: fifo });
+    const writer = fs.openSync(fifo, 'w');
+    try {
+      fs.writeSync(writer, 'one');
+      await waitUntil(() => fs.existsSync(bus) && fs.readFileSync(bus, 'utf8') === 'one', 15_000, 'the first chunk');
+      // FILE becomes a directory with something in it: the next publish cannot rename over it.
+      fs.rmSync(bus);
+      fs.mkdirSync(bus);
+      fs.writeFileSync(path.join(bus, 'keep'), '');
+      fs.writeSync(writer, 'two');
+      const timeout = new Promise<'hung'>((resolve) => setTimeout(() => resolve('hung'), 10_000).unref());
+      const result = await Promise.race([producer, timeout]);
+      expect(result).not.toBe('hung');
+      if (result === 'hung') return;
+      expect(result.code).not.toBe(0);
+      expect(result.stderr).toMatch(/^filebus: [^\n]*bus[^\n]*\n$/);
+    } finally {
+      fs.closeSync(writer);
+      await producer;
+    }
+  }, 30_000);
 });
