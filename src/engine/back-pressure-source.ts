@@ -83,7 +83,6 @@ async function* takenChunks(bus: Bus, into: ReadBuffer): ChunkSource {
           removeQuietly(current.path);
           closeQuietly(current.fd);
           current = undefined;
-          removeSpare(paths);
           return;
         }
         await sleep(options.sleepIntervalMs, signal);
@@ -96,6 +95,10 @@ async function* takenChunks(bus: Bus, into: ReadBuffer): ChunkSource {
     // Stopped before delivering: back at FILE when it is free, else left for adoption.
     const undelivered = [...(current ? [current] : []), ...backlog];
     if (undelivered.length > 0) await giveBack(bus, undelivered);
+    // The end marker may go to a reference consumer, which knows nothing of
+    // spares: a consumer of ours that stops removes the spare, or one would
+    // outlive the stream (the next publish then makes a new file).
+    removeSpare(paths);
   }
 }
 
@@ -126,41 +129,42 @@ const GIVE_BACK_WAIT_MS = 500;
 async function* heldChunks(bus: Bus, into: ReadBuffer): ChunkSource {
   const { paths, options, signal, lock } = bus;
   const watcher = await bus.watchFile();
-  for (;;) {
-    const seen = watcher.generation;
-    if (!(bus.network ? listed(paths.dir, paths.base) : fileExists(paths.file))) {
-      await watcher.changedSince(seen, options.sleepIntervalMs, signal);
-      continue;
-    }
-    await lock.acquire(signal);
-    let taken = false;
-    let claim: string | undefined;
-    try {
-      const opened = bus.network ? claimChunk(paths) : openChunk(paths.file);
-      if (opened) {
-        if ('claim' in opened) claim = opened.claim;
-        let data: Buffer | undefined;
-        try {
-          data = readChunk(paths.file, opened.fd, opened.size, into);
-        } finally {
-          closeQuietly(opened.fd);
-        }
-        if (data !== undefined) {
-          taken = true;
-          if (data.length > 0) yield data;
-          keepAsSpare(paths, paths.file, data.length > 0 && !bus.network);
-          if (data.length === 0) {
-            removeSpare(paths);
-            return;
+  try {
+    for (;;) {
+      const seen = watcher.generation;
+      if (!(bus.network ? listed(paths.dir, paths.base) : fileExists(paths.file))) {
+        await watcher.changedSince(seen, options.sleepIntervalMs, signal);
+        continue;
+      }
+      await lock.acquire(signal);
+      let taken = false;
+      let claim: string | undefined;
+      try {
+        const opened = bus.network ? claimChunk(paths) : openChunk(paths.file);
+        if (opened) {
+          if ('claim' in opened) claim = opened.claim;
+          let data: Buffer | undefined;
+          try {
+            data = readChunk(paths.file, opened.fd, opened.size, into);
+          } finally {
+            closeQuietly(opened.fd);
+          }
+          if (data !== undefined) {
+            taken = true;
+            if (data.length > 0) yield data;
+            keepAsSpare(paths, paths.file, data.length > 0 && !bus.network);
+            if (data.length === 0) return;
           }
         }
+      } finally {
+        // After FILE: a consumer that dies in between leaves only a temporary name, which producers sweep.
+        if (claim !== undefined) removeQuietly(claim);
+        lock.release();
       }
-    } finally {
-      // After FILE: a consumer that dies in between leaves only a temporary name, which producers sweep.
-      if (claim !== undefined) removeQuietly(claim);
-      lock.release();
+      // Taken by another consumer, or gone under us (ESTALE): look again after a wait, not at once.
+      if (!taken) await watcher.changedSince(seen, options.sleepIntervalMs, signal);
     }
-    // Taken by another consumer, or gone under us (ESTALE): look again after a wait, not at once.
-    if (!taken) await watcher.changedSince(seen, options.sleepIntervalMs, signal);
+  } finally {
+    removeSpare(paths); // as in takenChunks
   }
 }

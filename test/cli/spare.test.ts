@@ -2,7 +2,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { execFileSync } from 'node:child_process';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { randomData, tempDir } from '../helpers/cli.js';
+import { randomData, tempDir, waitUntil } from '../helpers/cli.js';
 import { killAll, listTree, startFilebus, waitForWatch, withTimeout } from '../helpers/procs.js';
 import { isIncreasing, parseRecords, records, RECORD_SIZE, seqsOf } from '../helpers/records.js';
 import { busPaths } from '../../src/wire/paths.js';
@@ -91,6 +91,26 @@ describe('the spare chunk file', () => {
     expect(isIncreasing(seqs)).toBe(true);
     expect(seqs.every((seq) => seq < count)).toBe(true);
   });
+
+  // The end marker may go to a consumer that knows nothing of spares (the
+  // reference's): then ours must not leave its spare behind when stopped.
+  it.each([['taken chunks', []], ['--lock mkdir (the reference\'s order)', ['--lock', 'mkdir']]] as Array<[string, string[]]>)(
+    'a consumer stopped with SIGTERM mid-stream, %s, takes its spare with it',
+    async (_how, extra) => {
+      const common = ['--filename', bus, '--back-pressure', '--block-size', '65536', ...extra];
+      const consumer = startFilebus([...common, 'consumer'], { stdin: 'ignore' });
+      await waitForWatch(consumer.pid);
+      const producer = startFilebus([...common, 'producer']);
+      const input = randomData(300_000);
+      producer.child.stdin!.write(input); // and left open: no end marker
+      await waitUntil(() => consumer.stdoutBytes() >= input.length, 15_000, 'the input at the consumer');
+      expect(listTree(busDir)).toContain('.bus.spare');
+      consumer.child.kill('SIGTERM');
+      await withTimeout(consumer.done, 10_000, 'the consumer after SIGTERM');
+      expect(consumer.stdout().equals(input)).toBe(true);
+      expect(listTree(busDir).filter((name) => name.includes('spare'))).toEqual([]);
+    },
+  );
 
   it('a spare that is still open somewhere (a reader holds it) is not rewritten, and a closed one is', () => {
     const paths = busPaths(bus);
