@@ -106,9 +106,10 @@ export class ProducerRegistration {
     paths: BusPaths, fileMode: FileMode, busMode: BusMode, options: { removeDirWhenLast: boolean; liveness: Liveness },
   ): ProducerRegistration {
     const dir = producersDir(paths);
-    const name = `${HOST}.${process.pid}.${randomBytes(4).toString('hex')}${SUFFIX}`;
     const record: ProducerRecord = { mode: busMode, host: HOST, pid: process.pid, started: Date.now(), chunks: 0, bytes: 0, last: null };
     for (let attempt = 1; ; attempt++) {
+      // A new name each time: a sweeper late to remove the last one must not hit this one.
+      const name = `${HOST}.${process.pid}.${randomBytes(4).toString('hex')}${SUFFIX}`;
       ensureDirectory(dir, fileMode);
       const temp = path.join(dir, `.${name}.new`);
       let fd: number;
@@ -119,15 +120,32 @@ export class ProducerRegistration {
         throw ioError('register producer', temp, error);
       }
       const registration = new ProducerRegistration(dir, name, fd, record, options.removeDirWhenLast, options.liveness);
+      // A sweeper looking at the new file (sweepDeadTemporaries) may hold a
+      // shared flock on it for a moment, or remove it before it is held:
+      // either way, start over.
+      let again = false;
       try {
         registration.#holding = options.liveness.hold(fd, temp, true);
-        registration.#write();
-        fs.renameSync(temp, path.join(dir, name));
+        again = registration.#holding === undefined;
+        if (!again) {
+          registration.#write();
+          fs.renameSync(temp, path.join(dir, name));
+        }
       } catch (error) {
+        again = errnoCode(error) === 'ENOENT';
+        if (!again || attempt >= CREATE_ATTEMPTS) {
+          registration.#holding?.release();
+          fs.rmSync(temp, { force: true });
+          fs.closeSync(fd);
+          throw error instanceof FilebusError ? error : ioError('register producer', temp, error);
+        }
+      }
+      if (again) {
         registration.#holding?.release();
         fs.rmSync(temp, { force: true });
         fs.closeSync(fd);
-        throw error instanceof FilebusError ? error : ioError('register producer', temp, error);
+        if (attempt < CREATE_ATTEMPTS) continue;
+        throw ioError('register producer', temp, new Error('held by another process'));
       }
       registration.#sweep();
       return registration;
@@ -166,6 +184,7 @@ export class ProducerRegistration {
 
   /** Removes dead producers' registrations; returns whether another producer is live. */
   #sweep(): boolean {
+    sweepDeadTemporaries(this.#dir, this.#liveness);
     let others = false;
     for (const entry of inspectRegistrations(this.#dir, this.#liveness)) {
       if (entry.fileName === this.#name) continue;
@@ -180,6 +199,40 @@ export class ProducerRegistration {
   #write(): void {
     const data = encode(this.#record);
     fs.writeSync(this.#fd, data, 0, data.length, 0);
+  }
+}
+
+/**
+ * A producer killed between creating its temporary registration and
+ * renaming it leaves `.NAME.producer.new`, which no rename will ever take:
+ * removed when nobody holds it. One just created and not yet held may go
+ * too; its producer's rename then fails with ENOENT and it starts over.
+ */
+function sweepDeadTemporaries(dir: string, liveness: Liveness): void {
+  let names: string[];
+  try {
+    names = fs.readdirSync(dir);
+  } catch {
+    return;
+  }
+  for (const fileName of names) {
+    if (!fileName.startsWith('.') || !fileName.endsWith(`${SUFFIX}.new`)) continue;
+    const file = path.join(dir, fileName);
+    let fd: number;
+    try {
+      fd = fs.openSync(file, fs.constants.O_RDONLY | fs.constants.O_NOFOLLOW | fs.constants.O_NONBLOCK);
+    } catch {
+      continue; // renamed into place meanwhile, or not ours to read
+    }
+    let dead = false;
+    try {
+      dead = fs.fstatSync(fd).isFile() && !liveness.isHeld(fd, file);
+    } catch { /* leave it */ } finally {
+      fs.closeSync(fd);
+    }
+    if (dead) {
+      try { fs.unlinkSync(file); } catch { /* gone meanwhile, or another user's */ }
+    }
   }
 }
 

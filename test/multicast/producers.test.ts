@@ -6,6 +6,7 @@
  */
 import fs from 'node:fs';
 import path from 'node:path';
+import { flockSync } from 'fs-ext';
 import { afterEach, describe, expect, it } from 'vitest';
 import {
   busLockFree, cleanup, cursorPath, mc, parseRecords, readCursor, RECORD, records, registered, run, scratch, segments, start, tempFiles, until,
@@ -79,6 +80,28 @@ describe('multicast with several producers', () => {
     expect(earliest.stdout.equals(everything)).toBe(true);
     // The producers unregistered themselves.
     expect(fs.readdirSync(`${bus}.producers`)).toEqual([]);
+  });
+
+  it('a registration a producer was killed before renaming into place is removed by the next producer; one still held is not', async () => {
+    const dir = scratch();
+    const bus = path.join(dir, 'bus');
+    const registry = `${bus}.producers`;
+    fs.mkdirSync(registry);
+    // What a producer SIGKILLed between creating and renaming its registration leaves.
+    const dead = '.vm.4242.0badcafe.producer.new';
+    fs.writeFileSync(path.join(registry, dead), '');
+    // And one being created right now: its producer holds an exclusive flock on it.
+    const creating = '.vm.4343.c0ffee00.producer.new';
+    const fd = fs.openSync(path.join(registry, creating), 'w');
+    flockSync(fd, 'exnb');
+    try {
+      const input = records('A', 64);
+      const result = await within(run(mc(bus, '--block-size', String(BLOCK), 'producer'), writeInput(dir, 'a', input)), 30_000, 'the producer');
+      expect(result).toMatchObject({ code: 0, signal: null, stderr: '' });
+      expect(fs.readdirSync(registry)).toEqual([creating]);
+    } finally {
+      fs.closeSync(fd);
+    }
   });
 
   it('a producer killed mid-stream, then a new one: the consumer gets what was published, then the new stream; numbering continues', async () => {
