@@ -24,6 +24,8 @@ interface LossRun {
   readonly missedFraction: number[];
   readonly writer: { sent: number; seconds: number; maxLateMs: number } | undefined;
   readonly duplicates: number;
+  /** Per consumer, the numbers it never printed, as [first, last] runs: where a miss happened says why. */
+  readonly missedRuns: Array<Array<[number, number]>>;
 }
 
 function feed(count: number): string {
@@ -67,7 +69,7 @@ async function lossRun(ctx: Ctx, label: string, count: number, impl: Impl | unde
       ctx.report.fail(`${label}: a consumer printed a chunk number that was never sent`);
       ok = false;
     }
-    return ok ? { missedFraction: parsers.map((p) => 1 - p.seen.size / count), writer, duplicates } : undefined;
+    return ok ? { missedFraction: parsers.map((p) => 1 - p.seen.size / count), writer, duplicates, missedRuns: parsers.map((p) => missedRuns(p.seen, count)) } : undefined;
   } catch (error) {
     ctx.report.fail(`${label}: ${(error as Error).message}`);
     for (const p of session?.procs ?? []) p.killGroup();
@@ -75,6 +77,17 @@ async function lossRun(ctx: Ctx, label: string, count: number, impl: Impl | unde
   } finally {
     if (session) removeSession(session);
   }
+}
+
+function missedRuns(seen: ReadonlySet<number>, count: number): Array<[number, number]> {
+  const runs: Array<[number, number]> = [];
+  for (let n = 0; n < count; n++) {
+    if (seen.has(n)) continue;
+    const last = runs.at(-1);
+    if (last && last[1] === n - 1) last[1] = n;
+    else runs.push([n, n]);
+  }
+  return runs;
 }
 
 const pct = (f: number): string => `${fmt(f * 100)}%`;

@@ -15,9 +15,12 @@ import type { BusPaths } from './paths.js';
  *
  * The ring holds at most RING_CHUNKS chunks and RING_BYTES bytes (always at
  * least the newest two); it is cut down to half of either limit at once, so
- * deleting costs one unlink per chunk on average.
+ * deleting costs one unlink per chunk on average. A consumer can thus fall
+ * half the ring behind: 64 chunks (32 after a cut) was too few at 1,000
+ * chunks a second on a busy 2-CPU machine; entries are hard links, so a
+ * longer ring costs directory entries, not bytes.
  */
-export const RING_CHUNKS = 64;
+export const RING_CHUNKS = 256;
 export const RING_BYTES = 16 * 1024 * 1024;
 
 const SUFFIX = '.recent';
