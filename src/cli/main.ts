@@ -2,6 +2,7 @@ import fs from 'node:fs';
 import { FilebusError } from '../errors.js';
 import { oneLine } from './format.js';
 import { parseArgs, UsageError, type CliArgs } from './parse-args.js';
+import { tuneTiering } from './tiering.js';
 import { runConsumer, runProducer, runRemoveConsumer, runStatus } from './run-commands.js';
 import { OutputClosedError } from './write-output.js';
 
@@ -68,6 +69,7 @@ export async function main(argv: readonly string[]): Promise<void> {
     const { code, message } = exitCodeFor(error);
     return fail(message ?? 'invalid command line', code);
   }
+  if (args.command === 'producer' || args.command === 'consumer') tuneTiering(args.blockSize);
   const controller = new AbortController();
   const run = args.command === 'producer' ? runProducer(args, controller.signal)
     : args.command === 'consumer' ? runConsumer(args, controller.signal)
