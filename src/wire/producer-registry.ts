@@ -120,35 +120,28 @@ export class ProducerRegistration {
         throw ioError('register producer', temp, error);
       }
       const registration = new ProducerRegistration(dir, name, fd, record, options.removeDirWhenLast, options.liveness);
-      // A sweeper looking at the new file (sweepDeadTemporaries) may hold a
-      // shared flock on it for a moment, or remove it before it is held:
-      // either way, start over.
-      let again = false;
+      let failure: unknown;
       try {
         registration.#holding = options.liveness.hold(fd, temp, true);
-        again = registration.#holding === undefined;
-        if (!again) {
+        if (registration.#holding !== undefined) {
           registration.#write();
           fs.renameSync(temp, path.join(dir, name));
         }
       } catch (error) {
-        again = errnoCode(error) === 'ENOENT';
-        if (!again || attempt >= CREATE_ATTEMPTS) {
-          registration.#holding?.release();
-          fs.rmSync(temp, { force: true });
-          fs.closeSync(fd);
-          throw error instanceof FilebusError ? error : ioError('register producer', temp, error);
-        }
+        failure = error;
       }
-      if (again) {
-        registration.#holding?.release();
-        fs.rmSync(temp, { force: true });
-        fs.closeSync(fd);
-        if (attempt < CREATE_ATTEMPTS) continue;
-        throw ioError('register producer', temp, new Error('held by another process'));
+      if (registration.#holding !== undefined && failure === undefined) {
+        registration.#sweep();
+        return registration;
       }
-      registration.#sweep();
-      return registration;
+      registration.#holding?.release();
+      fs.rmSync(temp, { force: true });
+      fs.closeSync(fd);
+      // A sweep (sweepDeadTemporaries) share-locked the new file for a moment
+      // (it could not be held) or removed it before it was held: again.
+      const raced = failure === undefined || errnoCode(failure) === 'ENOENT';
+      if (raced && attempt < CREATE_ATTEMPTS) continue;
+      throw failure instanceof FilebusError ? failure : ioError('register producer', temp, failure ?? new Error('held by another process'));
     }
   }
 
