@@ -83,6 +83,8 @@ export interface ScenarioResult {
   hang: boolean;
   /** For several back-pressure consumers: every input byte exactly once across all outputs. */
   unionExact?: boolean;
+  /** When unionExact is false: the blocks delivered twice or more, and those never delivered. */
+  unionFaults?: { repeated: number[]; missing: number[] };
   seconds: number;
 }
 
@@ -131,9 +133,18 @@ async function finishedWithin(runs: Running[], ms: number): Promise<boolean> {
 /**
  * Splits `output` into runs of bytes copied from `input`: random input makes
  * a 32-byte needle unique, so each run is found with one indexOf and then
- * extended as far as the bytes agree. Chunk boundaries need not be known.
+ * extended as far as the bytes agree.
+ *
+ * Extending as far as the bytes agree can run past a chunk's end: when the
+ * next chunk delivered is not the next in the input, its first byte equals
+ * the byte that follows the run one time in 256 (two bytes, one in 65,536),
+ * and the run would take it, making the next run start one byte late: a
+ * block delivered twice and another never, by one byte each, where every
+ * block was delivered once. So where a run does not continue the one
+ * before, the boundary between them moves to where a chunk starts (a
+ * multiple of `blockSize` in the input) if the bytes allow it.
  */
-export function segmentsOf(input: Buffer, output: Buffer): Segment[] {
+export function segmentsOf(input: Buffer, output: Buffer, blockSize?: number): Segment[] {
   const NEEDLE = 32;
   const segments: Segment[] = [];
   let o = 0;
@@ -150,6 +161,14 @@ export function segmentsOf(input: Buffer, output: Buffer): Segment[] {
     }
     let length = 0;
     while (o + length < output.length && from + length < input.length && output[o + length] === input[from + length]) length += 1;
+    const previous = segments.at(-1);
+    if (blockSize && previous && previous.from >= 0 && from !== previous.from + previous.length) {
+      const back = alignedStart(input, output, o, from, previous.length, blockSize);
+      previous.length -= back;
+      from -= back;
+      length += back;
+      o -= back;
+    }
     segments.push({ from, length });
     o += length;
     hint = from + length;
@@ -164,8 +183,21 @@ export function segmentsOf(input: Buffer, output: Buffer): Segment[] {
   return merged;
 }
 
+/**
+ * How many bytes the run found at input offset `from` (output offset `o`)
+ * can take back from the run before it (`limit` bytes long: it keeps one), so that it starts
+ * at a multiple of `blockSize`; 0 when the bytes do not agree that far.
+ */
+function alignedStart(input: Buffer, output: Buffer, o: number, from: number, limit: number, blockSize: number): number {
+  for (let back = 0; back < limit && back <= from; back++) {
+    if (back > 0 && output[o - back] !== input[from - back]) return 0;
+    if ((from - back) % blockSize === 0) return back;
+  }
+  return 0;
+}
+
 function analyse(input: Buffer, output: Buffer, blockSize: number): Pick<ConsumerResult, 'segments' | 'garbageBytes' | 'backwardsSegments' | 'skippedBytes' | 'sawLast' | 'exact' | 'sha256' | 'bytes'> {
-  const segments = segmentsOf(input, output);
+  const segments = segmentsOf(input, output, blockSize);
   let garbageBytes = 0;
   let backwardsSegments = 0;
   let skippedBytes = 0;
@@ -193,12 +225,27 @@ function analyse(input: Buffer, output: Buffer, blockSize: number): Pick<Consume
 
 /** Every input byte exactly once across the outputs of several consumers (each in order). */
 function unionExact(input: Buffer, results: ConsumerResult[]): boolean {
+  const covered = coverage(input, results);
+  return results.every((r) => r.garbageBytes === 0 && r.backwardsSegments === 0) && covered.every((c) => c === 1);
+}
+
+function coverage(input: Buffer, results: ConsumerResult[]): Uint8Array {
   const covered = new Uint8Array(input.length);
-  for (const r of results) {
-    if (r.garbageBytes > 0 || r.backwardsSegments > 0) return false;
-    for (const s of r.segments) for (let i = s.from; i < s.from + s.length; i++) covered[i]! += 1;
+  for (const r of results) for (const s of r.segments) if (s.from >= 0) for (let i = s.from; i < s.from + s.length; i++) covered[i]! += 1;
+  return covered;
+}
+
+/** Block numbers (by their first byte) delivered more than once, and never. */
+function unionFaults(input: Buffer, results: ConsumerResult[], blockSize: number): { repeated: number[]; missing: number[] } {
+  const covered = coverage(input, results);
+  const repeated: number[] = [];
+  const missing: number[] = [];
+  for (let b = 0; b * blockSize < input.length; b++) {
+    const c = covered[b * blockSize]!;
+    if (c > 1) repeated.push(b);
+    if (c === 0) missing.push(b);
   }
-  return covered.every((c) => c === 1);
+  return { repeated, missing };
 }
 
 let counter = 0;
@@ -290,7 +337,10 @@ export async function runScenario(s: Scenario): Promise<ScenarioResult> {
     producer: { code: pexit.code, signal: pexit.signal, stderr: producer.err.slice(0, 2000), killed: producer.killed },
     consumers: results,
     hang,
-    ...(s.mode === 'back-pressure' && s.consumers.length > 1 && { unionExact: unionExact(input, results) }),
+    ...(s.mode === 'back-pressure' && s.consumers.length > 1 && {
+      unionExact: unionExact(input, results),
+      ...(!unionExact(input, results) && { unionFaults: unionFaults(input, results, blockSize) }),
+    }),
     seconds: (Date.now() - t0) / 1000,
   };
 }
@@ -301,11 +351,13 @@ export function describe(r: ScenarioResult): string {
   const head = `${s.mode} producer@${s.producerHost ?? 'A'}${s.producerFlags?.length ? ` [${s.producerFlags.join(' ')}]` : ''}` +
     `${s.throttleMs !== undefined ? ` throttle=${s.throttleMs}ms` : ''} ${s.size}B in ${r.seconds.toFixed(1)}s` +
     ` producer=${r.producer.killed ? 'KILLED(hang)' : r.producer.code ?? r.producer.signal}${r.hang ? ' HANG' : ''}` +
-    `${r.unionExact !== undefined ? ` unionExact=${r.unionExact}` : ''}`;
+    `${r.unionExact !== undefined ? ` unionExact=${r.unionExact}` : ''}` +
+    `${r.unionFaults ? ` repeatedBlocks=[${r.unionFaults.repeated.join(',')}] missingBlocks=[${r.unionFaults.missing.join(',')}]` : ''}`;
   const lines = r.consumers.map((c) => {
     const blocks = (n: number) => (n / (s.blockSize ?? 65536)).toFixed(1);
     return `  consumer@${c.host} [${c.flags.join(' ') || 'defaults'}]: exit=${c.killed ? 'killed' : c.code ?? c.signal} bytes=${c.bytes} exact=${c.exact}` +
       ` segments=${c.segments.length} skipped=${blocks(c.skippedBytes)}blk backwards=${c.backwardsSegments} garbage=${c.garbageBytes}B sawLast=${c.sawLast}` +
+      `${r.unionFaults ? ` blocks=${c.segments.map((g) => g.from < 0 ? `?x${g.length}` : `${g.from / (s.blockSize ?? 65536)}-${(g.from + g.length) / (s.blockSize ?? 65536) - 1}`).join(',')}` : ''}` +
       `${c.stderr.trim() ? ` stderr=${JSON.stringify(c.stderr.trim().split('\n').slice(-2).join(' | '))}` : ''}`;
   });
   const perr = r.producer.stderr.trim() ? [`  producer stderr: ${JSON.stringify(r.producer.stderr.trim().split('\n').slice(-2).join(' | '))}`] : [];
