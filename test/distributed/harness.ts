@@ -223,21 +223,16 @@ function analyse(input: Buffer, output: Buffer, blockSize: number): Pick<Consume
   };
 }
 
-/** Every input byte exactly once across the outputs of several consumers (each in order). */
-function unionExact(input: Buffer, results: ConsumerResult[]): boolean {
-  const covered = coverage(input, results);
-  return results.every((r) => r.garbageBytes === 0 && r.backwardsSegments === 0) && covered.every((c) => c === 1);
-}
-
-function coverage(input: Buffer, results: ConsumerResult[]): Uint8Array {
+/**
+ * Several back-pressure consumers: whether every input byte went out
+ * exactly once across their outputs (each in order), and if not, which
+ * blocks (by their first byte) went out twice or more, and which never.
+ */
+function union(input: Buffer, results: ConsumerResult[], blockSize: number): Pick<ScenarioResult, 'unionExact' | 'unionFaults'> {
   const covered = new Uint8Array(input.length);
   for (const r of results) for (const s of r.segments) if (s.from >= 0) for (let i = s.from; i < s.from + s.length; i++) covered[i]! += 1;
-  return covered;
-}
-
-/** Block numbers (by their first byte) delivered more than once, and never. */
-function unionFaults(input: Buffer, results: ConsumerResult[], blockSize: number): { repeated: number[]; missing: number[] } {
-  const covered = coverage(input, results);
+  const clean = results.every((r) => r.garbageBytes === 0 && r.backwardsSegments === 0);
+  if (clean && covered.every((c) => c === 1)) return { unionExact: true };
   const repeated: number[] = [];
   const missing: number[] = [];
   for (let b = 0; b * blockSize < input.length; b++) {
@@ -245,7 +240,7 @@ function unionFaults(input: Buffer, results: ConsumerResult[], blockSize: number
     if (c > 1) repeated.push(b);
     if (c === 0) missing.push(b);
   }
-  return { repeated, missing };
+  return { unionExact: false, unionFaults: { repeated, missing } };
 }
 
 let counter = 0;
@@ -337,10 +332,7 @@ export async function runScenario(s: Scenario): Promise<ScenarioResult> {
     producer: { code: pexit.code, signal: pexit.signal, stderr: producer.err.slice(0, 2000), killed: producer.killed },
     consumers: results,
     hang,
-    ...(s.mode === 'back-pressure' && s.consumers.length > 1 && {
-      unionExact: unionExact(input, results),
-      ...(!unionExact(input, results) && { unionFaults: unionFaults(input, results, blockSize) }),
-    }),
+    ...(s.mode === 'back-pressure' && s.consumers.length > 1 && union(input, results, blockSize)),
     seconds: (Date.now() - t0) / 1000,
   };
 }
