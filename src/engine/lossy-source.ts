@@ -1,5 +1,5 @@
 import fs from 'node:fs';
-import path from 'node:path';
+import { childPath } from '../wire/paths.js';
 import { closeQuietly, openChunk, readChunk, sameChunk, type ChunkIdentity } from '../wire/chunk-file.js';
 import { listRecent, parseRecentName, recentName } from '../wire/recent-chunks.js';
 import { listed } from '../wire/server-view.js';
@@ -65,7 +65,7 @@ export async function* lossyChunks(bus: Bus, into: ReadBuffer): ChunkSource {
       if (next !== undefined) {
         pending.delete(next);
         lastSeq = next;
-        const file = path.join(paths.dir, recentName(paths, next));
+        const file = childPath(paths.dir, recentName(paths, next));
         const opened = openChunk(file);
         // Gone: the ring moved past it before we got here, a chunk missed.
         if (!opened) continue;
@@ -133,7 +133,7 @@ function ringSeqOf(paths: Bus['paths'], id: ChunkIdentity): number | undefined {
   const refs = listRecent(paths);
   for (let i = refs.length - 1; i >= 0; i--) {
     try {
-      const st = fs.lstatSync(path.join(paths.dir, refs[i]!.name), { bigint: true });
+      const st = fs.lstatSync(childPath(paths.dir, refs[i]!.name), { bigint: true });
       if (st.dev === id.dev && st.ino === id.ino) return refs[i]!.seq;
     } catch { /* pruned meanwhile */ }
   }

@@ -1,11 +1,10 @@
 import fs from 'node:fs';
-import path from 'node:path';
 import { errnoCode, ioError } from '../errors.js';
 import type { ChangeWatcher } from '../watch/change-watcher.js';
 import { removeQuietly, writeNewFile } from '../wire/chunk-file.js';
 import { scanCursors } from '../wire/cursor-file.js';
 import type { ProducerRegistration } from '../wire/producer-registry.js';
-import { tempPath } from '../wire/paths.js';
+import { childPath, tempPath } from '../wire/paths.js';
 import { identityOnServer } from '../wire/server-view.js';
 import {
   checksum, consumersDir, ensureMulticastDirs, listSegments, removeSegment, segmentName, segmentSize, segmentsDir,
@@ -194,7 +193,7 @@ export class MulticastPublisher implements Publisher {
 
   /** Renames a written temporary file to its segment; returns the segment's path. */
   #install(temp: string, segment: Retained): string {
-    const target = path.join(this.#segments, segment.name);
+    const target = childPath(this.#segments, segment.name);
     try {
       fs.renameSync(temp, target);
     } catch (error) {

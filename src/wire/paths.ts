@@ -40,6 +40,15 @@ export function busPaths(filename: string): BusPaths {
   };
 }
 
+/**
+ * `dir/name` for a resolved directory and a plain file name: what
+ * path.join gives, without its normalizing pass, which costs about 0.5 µs
+ * a call on the bench machine and runs several times per chunk.
+ */
+export function childPath(dir: string, name: string): string {
+  return dir.endsWith('/') ? dir + name : `${dir}/${name}`;
+}
+
 let tempCounter = 0;
 /**
  * Drawn once per process, not per chunk: pid and counter already make names
@@ -77,7 +86,7 @@ export function isTakenName(paths: BusPaths, name: string): boolean {
 
 function uniquePath(paths: BusPaths, suffix: string): string {
   tempCounter = (tempCounter + 1) % 0x100000000;
-  return path.join(paths.dir, `.${paths.base}.${HOST}.${process.pid}.${tempCounter}.${TEMP_TOKEN}.${suffix}`);
+  return childPath(paths.dir, `.${paths.base}.${HOST}.${process.pid}.${tempCounter}.${TEMP_TOKEN}.${suffix}`);
 }
 
 /** The host and pid a temporary name of this bus was made by, or undefined for other names. */

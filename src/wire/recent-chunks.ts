@@ -1,7 +1,6 @@
 import fs from 'node:fs';
-import path from 'node:path';
 import { errnoCode, ioError } from '../errors.js';
-import type { BusPaths } from './paths.js';
+import { childPath, type BusPaths } from './paths.js';
 
 /**
  * Lossy mode's catch-up ring: our lossy producer also links each chunk, just
@@ -83,13 +82,13 @@ export class RecentRing {
       const seq = (entries.at(-1)?.seq ?? 0) + 1;
       const name = recentName(this.#paths, seq);
       try {
-        fs.linkSync(temp, path.join(this.#paths.dir, name));
+        fs.linkSync(temp, childPath(this.#paths.dir, name));
       } catch (error) {
         if (errnoCode(error) === 'EEXIST' && attempt < 3) {
           this.#entries = undefined;
           continue;
         }
-        throw ioError('link', path.join(this.#paths.dir, name), error);
+        throw ioError('link', childPath(this.#paths.dir, name), error);
       }
       entries.push({ seq, name, size });
       this.#bytes += size;
@@ -110,7 +109,7 @@ export class RecentRing {
     return listRecent(this.#paths).map((ref) => {
       let size = 0;
       try {
-        size = fs.lstatSync(path.join(this.#paths.dir, ref.name)).size;
+        size = fs.lstatSync(childPath(this.#paths.dir, ref.name)).size;
       } catch { /* gone meanwhile: counts as empty */ }
       this.#bytes += size;
       return { ...ref, size };
@@ -128,9 +127,9 @@ export class RecentRing {
 
   #remove(name: string): void {
     try {
-      fs.unlinkSync(path.join(this.#paths.dir, name));
+      fs.unlinkSync(childPath(this.#paths.dir, name));
     } catch (error) {
-      if (errnoCode(error) !== 'ENOENT') throw ioError('remove', path.join(this.#paths.dir, name), error);
+      if (errnoCode(error) !== 'ENOENT') throw ioError('remove', childPath(this.#paths.dir, name), error);
     }
   }
 }

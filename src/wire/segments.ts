@@ -1,9 +1,8 @@
 import fs from 'node:fs';
-import path from 'node:path';
 import { crc32 } from 'node:zlib';
 import { FilebusError, errnoCode, ioError, isStale } from '../errors.js';
 import { closeQuietly, isGone, readChunk } from './chunk-file.js';
-import type { BusPaths } from './paths.js';
+import { childPath, type BusPaths } from './paths.js';
 import { createDirectory, type FileMode } from '../util/permissions.js';
 import { freshReadBuffer, type ReadBuffer } from '../util/read-buffer.js';
 
@@ -84,7 +83,7 @@ export interface OpenSegment {
  * looked it up). The caller closes `fd`.
  */
 export function openSegment(dir: string, ref: SegmentRef): OpenSegment | undefined {
-  const file = path.join(dir, ref.name);
+  const file = childPath(dir, ref.name);
   let fd: number;
   try {
     fd = fs.openSync(file, fs.constants.O_RDONLY | fs.constants.O_NOFOLLOW);
@@ -133,9 +132,9 @@ export function readSegment(dir: string, ref: SegmentRef, into: ReadBuffer = fre
 
 export function removeSegment(dir: string, ref: SegmentRef): void {
   try {
-    fs.unlinkSync(path.join(dir, ref.name));
+    fs.unlinkSync(childPath(dir, ref.name));
   } catch (error) {
-    if (errnoCode(error) !== 'ENOENT') throw ioError('remove segment', path.join(dir, ref.name), error);
+    if (errnoCode(error) !== 'ENOENT') throw ioError('remove segment', childPath(dir, ref.name), error);
   }
 }
 
@@ -157,10 +156,10 @@ export function ensureMulticastDirs(paths: BusPaths, mode: FileMode): void {
 /** The size of a segment, or undefined if it is gone. */
 export function segmentSize(dir: string, ref: SegmentRef): number | undefined {
   try {
-    return fs.lstatSync(path.join(dir, ref.name)).size;
+    return fs.lstatSync(childPath(dir, ref.name)).size;
   } catch (error) {
     if (errnoCode(error) === 'ENOENT') return undefined;
-    throw ioError('stat segment', path.join(dir, ref.name), error);
+    throw ioError('stat segment', childPath(dir, ref.name), error);
   }
 }
 
