@@ -137,7 +137,7 @@ export class ProducerRegistration {
       registration.#holding?.release();
       fs.rmSync(temp, { force: true });
       fs.closeSync(fd);
-      // A sweep (sweepDeadTemporaries) share-locked the new file for a moment
+      // A sweep (scanRegistry) share-locked the new file for a moment
       // (it could not be held) or removed it before it was held: again.
       const raced = failure === undefined || errnoCode(failure) === 'ENOENT';
       if (raced && attempt < CREATE_ATTEMPTS) continue;
@@ -175,13 +175,16 @@ export class ProducerRegistration {
     }
   }
 
-  /** Removes dead producers' registrations; returns whether another producer is live. */
+  /**
+   * Removes dead producers' registrations, and the temporary ones of
+   * producers killed before renaming theirs into place; returns whether
+   * another producer is live.
+   */
   #sweep(): boolean {
-    sweepDeadTemporaries(this.#dir, this.#liveness);
     let others = false;
-    for (const entry of inspectRegistrations(this.#dir, this.#liveness)) {
+    for (const entry of scanRegistry(this.#dir, this.#liveness)) {
       if (entry.fileName === this.#name) continue;
-      if (entry.live) others = true;
+      if (entry.live) others ||= !entry.temporary;
       else {
         try { fs.rmSync(path.join(this.#dir, entry.fileName), { force: true }); } catch { /* another user's: it stays, dead */ }
       }
@@ -192,40 +195,6 @@ export class ProducerRegistration {
   #write(): void {
     const data = encode(this.#record);
     fs.writeSync(this.#fd, data, 0, data.length, 0);
-  }
-}
-
-/**
- * A producer killed between creating its temporary registration and
- * renaming it leaves `.NAME.producer.new`, which no rename will ever take:
- * removed when nobody holds it. One just created and not yet held may go
- * too; its producer's rename then fails with ENOENT and it starts over.
- */
-function sweepDeadTemporaries(dir: string, liveness: Liveness): void {
-  let names: string[];
-  try {
-    names = fs.readdirSync(dir);
-  } catch {
-    return;
-  }
-  for (const fileName of names) {
-    if (!fileName.startsWith('.') || !fileName.endsWith(`${SUFFIX}.new`)) continue;
-    const file = path.join(dir, fileName);
-    let fd: number;
-    try {
-      fd = fs.openSync(file, fs.constants.O_RDONLY | fs.constants.O_NOFOLLOW | fs.constants.O_NONBLOCK);
-    } catch {
-      continue; // renamed into place meanwhile, or not ours to read
-    }
-    let dead = false;
-    try {
-      dead = fs.fstatSync(fd).isFile() && !liveness.isHeld(fd, file);
-    } catch { /* leave it */ } finally {
-      fs.closeSync(fd);
-    }
-    if (dead) {
-      try { fs.unlinkSync(file); } catch { /* gone meanwhile, or another user's */ }
-    }
   }
 }
 
@@ -259,6 +228,21 @@ export interface ProducerState {
  * the age of its heartbeat).
  */
 export function inspectRegistrations(dir: string, liveness: Liveness = flockLiveness): ProducerState[] {
+  return scanRegistry(dir, liveness).filter((f) => !f.temporary).map(({ fileName, live, record }) => ({ fileName, live, record }));
+}
+
+interface RegistryFile extends ProducerState {
+  /**
+   * `.NAME.producer.new`, a registration being written before its rename
+   * into place. A producer killed in between leaves it, and no rename will
+   * ever take it: dead ones are swept like registrations. One just created
+   * and not yet held may go too; its producer's rename then fails with
+   * ENOENT and it starts over.
+   */
+  readonly temporary: boolean;
+}
+
+function scanRegistry(dir: string, liveness: Liveness): RegistryFile[] {
   let names: string[];
   try {
     names = fs.readdirSync(dir);
@@ -268,26 +252,27 @@ export function inspectRegistrations(dir: string, liveness: Liveness = flockLive
     if (code === 'ENOTDIR') throw new FilebusError('ERR_FILEBUS_BAD_PATH', `${dir} is not a directory`, { path: dir, cause: error });
     throw ioError('list', dir, error);
   }
-  const states: ProducerState[] = [];
+  const files: RegistryFile[] = [];
   for (const fileName of names.sort()) {
-    if (!fileName.endsWith(SUFFIX) || fileName.startsWith('.')) continue;
+    const temporary = fileName.startsWith('.') && fileName.endsWith(`${SUFFIX}.new`);
+    if (!temporary && (!fileName.endsWith(SUFFIX) || fileName.startsWith('.'))) continue;
     const file = path.join(dir, fileName);
     let fd: number;
     try {
       // O_NONBLOCK: a named pipe planted here must not hang whoever looks.
       fd = fs.openSync(file, fs.constants.O_RDONLY | fs.constants.O_NOFOLLOW | fs.constants.O_NONBLOCK);
     } catch {
-      continue; // gone meanwhile, or not ours to read
+      continue; // gone meanwhile (or renamed into place), or not ours to read
     }
     try {
       if (!fs.fstatSync(fd).isFile()) continue;
       const live = liveness.isHeld(fd, file);
-      states.push({ fileName, live, record: readRecord(fd) });
+      files.push({ fileName, temporary, live, record: temporary ? undefined : readRecord(fd) });
     } finally {
       fs.closeSync(fd);
     }
   }
-  return states;
+  return files;
 }
 
 function readRecord(fd: number): ProducerRecord | undefined {
