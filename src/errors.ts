@@ -26,7 +26,13 @@ export type FilebusErrorCode =
   /** Reading or writing bus files failed (the cause holds the system error). */
   | 'ERR_FILEBUS_IO'
   /** There is no bus at the path (none of FILE, FILE.lock or a multicast directory exists). */
-  | 'ERR_FILEBUS_NOT_FOUND';
+  | 'ERR_FILEBUS_NOT_FOUND'
+  /**
+   * A bus file or directory another user could have planted: a symlink, the
+   * wrong type, or owned by a user the bus does not trust (util/trust.ts);
+   * or a bus directory anyone may write without the sticky bit.
+   */
+  | 'ERR_FILEBUS_UNTRUSTED';
 
 export class FilebusError extends Error {
   readonly code: FilebusErrorCode;

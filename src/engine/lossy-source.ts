@@ -1,7 +1,8 @@
 import fs from 'node:fs';
 import { childPath } from '../wire/paths.js';
-import { closeQuietly, openChunk, readChunk, sameChunk, type ChunkIdentity } from '../wire/chunk-file.js';
-import { listRecent, parseRecentName, recentName } from '../wire/recent-chunks.js';
+import { closeQuietly, openChunk, openRingEntry, readChunk, sameChunk, type ChunkIdentity } from '../wire/chunk-file.js';
+import { directoryTrust, distrust } from '../util/trust.js';
+import { listRecent, parseRecentName, recentName, type RecentRef } from '../wire/recent-chunks.js';
 import { listed } from '../wire/server-view.js';
 import type { ReadBuffer } from '../util/read-buffer.js';
 import type { ChunkSource } from './chunk-source.js';
@@ -41,6 +42,8 @@ export async function* lossyChunks(bus: Bus, into: ReadBuffer): ChunkSource {
       if (ref) pending.add(ref.seq);
     },
   );
+  // Ring names another user planted: never opened twice, never numbering anything.
+  const ignored = new Set<number>();
   const emitted: Array<{ fd: number; id: ChunkIdentity }> = [];
   const seenBefore = (id: ChunkIdentity): boolean => emitted.some((e) => sameChunk(e.id, id));
   const remember = (opened: { fd: number; id: ChunkIdentity }): void => {
@@ -58,17 +61,23 @@ export async function* lossyChunks(bus: Bus, into: ReadBuffer): ChunkSource {
       if (list) {
         list = false;
         const refs = listRecent(paths);
-        if (lastSeq === undefined) lastSeq = refs.at(-1)?.seq ?? 0;
-        for (const ref of refs) if (ref.seq > lastSeq) pending.add(ref.seq);
+        if (lastSeq === undefined) lastSeq = newestTrusted(paths, refs, ignored);
+        for (const ref of refs) if (ref.seq > lastSeq && !ignored.has(ref.seq)) pending.add(ref.seq);
       }
       const next = oldestAfter(pending, lastSeq ?? 0);
       if (next !== undefined) {
         pending.delete(next);
-        lastSeq = next;
+        if (ignored.has(next)) continue;
         const file = childPath(paths.dir, recentName(paths, next));
-        const opened = openChunk(file);
+        const opened = openRingEntry(file);
+        // Planted by someone else: skipped, and the ring goes on below and after it.
+        if (opened === 'untrusted') {
+          ignored.add(next);
+          continue;
+        }
+        lastSeq = next;
         // Gone: the ring moved past it before we got here, a chunk missed.
-        if (!opened) continue;
+        if (opened === 'gone') continue;
         const data = seenBefore(opened.id) ? undefined : readChunk(file, opened.fd, opened.size, into);
         if (data === undefined) {
           closeQuietly(opened.fd);
@@ -138,4 +147,20 @@ function ringSeqOf(paths: Bus['paths'], id: ChunkIdentity): number | undefined {
     } catch { /* pruned meanwhile */ }
   }
   return undefined;
+}
+
+/**
+ * The newest ring entry at start that our producers made: a name planted
+ * above it (say `.BUS.<huge>.recent`) must not make this consumer skip
+ * every real entry below it. Usually one lstat, at start only.
+ */
+function newestTrusted(paths: Bus['paths'], refs: readonly RecentRef[], ignored: Set<number>): number {
+  const trust = directoryTrust(paths.dir);
+  for (let i = refs.length - 1; i >= 0; i--) {
+    try {
+      if (distrust(fs.lstatSync(childPath(paths.dir, refs[i]!.name)), 'file', trust) === undefined) return refs[i]!.seq;
+      ignored.add(refs[i]!.seq);
+    } catch { /* pruned meanwhile */ }
+  }
+  return 0;
 }

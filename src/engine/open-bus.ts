@@ -1,6 +1,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { createDirectory, type FileMode } from '../util/permissions.js';
+import { checkSharedDirectory, directoryTrust, ownerTrusted, requireTrusted } from '../util/trust.js';
 import { FilebusError, errnoCode } from '../errors.js';
 import type { BusLock } from '../lock/bus-lock.js';
 import type { Liveness } from '../lock/liveness.js';
@@ -104,7 +105,25 @@ export async function openBus(options: BusOptions, role: OpenBusRole): Promise<B
 }
 
 export function checkBusPath(paths: BusPaths, role: OpenBusRole, mode: FileMode): void {
-  const fileStat = statOrUndefined(paths.file);
+  // FILE's directory is followed through symlinks: the path to it is the
+  // user's choice. Every name inside it is not (util/trust.ts).
+  let dirStat = statOrUndefined(paths.dir);
+  if (dirStat && !dirStat.isDirectory()) {
+    throw new FilebusError('ERR_FILEBUS_DIRECTORY', `${paths.dir} is not a directory`, { path: paths.dir });
+  }
+  if (!dirStat) {
+    try {
+      makeParents(paths.dir, mode);
+      dirStat = fs.statSync(paths.dir);
+    } catch (error) {
+      if (error instanceof FilebusError) throw error;
+      throw new FilebusError('ERR_FILEBUS_DIRECTORY', `cannot create directory ${paths.dir}: ${describe(error)}`, { path: paths.dir, cause: error });
+    }
+  }
+  checkSharedDirectory(paths.dir, dirStat);
+  const trust = directoryTrust(paths.dir, dirStat);
+  const fileStat = lstatOrUndefined(paths.file);
+  if (fileStat && (fileStat.isSymbolicLink() || !ownerTrusted(fileStat.uid, trust))) requireTrusted(paths.file, fileStat, 'file', trust, 'bus file');
   if (fileStat?.isDirectory()) {
     throw new FilebusError('ERR_FILEBUS_BAD_PATH', `${paths.file} is a directory, not a bus file`, { path: paths.file });
   }
@@ -117,17 +136,9 @@ export function checkBusPath(paths: BusPaths, role: OpenBusRole, mode: FileMode)
     const what = lockStat.isDirectory() ? 'a directory' : lockStat.isSymbolicLink() ? 'a symbolic link' : 'not a regular file';
     throw new FilebusError('ERR_FILEBUS_BAD_PATH', `${paths.lock} is ${what}, not the bus's lock file`, { path: paths.lock });
   }
-  const dirStat = statOrUndefined(paths.dir);
-  if (dirStat && !dirStat.isDirectory()) {
-    throw new FilebusError('ERR_FILEBUS_DIRECTORY', `${paths.dir} is not a directory`, { path: paths.dir });
-  }
-  if (!dirStat) {
-    try {
-      makeParents(paths.dir, mode);
-    } catch (error) {
-      throw new FilebusError('ERR_FILEBUS_DIRECTORY', `cannot create directory ${paths.dir}: ${describe(error)}`, { path: paths.dir, cause: error });
-    }
-  }
+  // Planted before first use, another user's lock file could be replaced
+  // mid-stream, and processes would then lock different files.
+  if (lockStat) requireTrusted(paths.lock, lockStat, 'file', trust, 'lock file');
   if (role.writes) {
     try {
       fs.accessSync(paths.dir, fs.constants.W_OK | fs.constants.X_OK);
@@ -137,13 +148,19 @@ export function checkBusPath(paths: BusPaths, role: OpenBusRole, mode: FileMode)
   }
 }
 
-/** mkdir -p, giving each directory it creates the bus's mode. */
+/**
+ * mkdir -p, giving each directory it creates the bus's mode. Never inside
+ * a directory every user may write without the sticky bit: the new
+ * directory could be swapped for another user's before the bus is in it.
+ */
 function makeParents(dir: string, mode: FileMode): void {
   const missing: string[] = [];
-  for (let d = dir; !fs.existsSync(d); d = path.dirname(d)) missing.unshift(d);
-  for (const d of missing) {
+  let d = dir;
+  for (; !fs.existsSync(d); d = path.dirname(d)) missing.unshift(d);
+  checkSharedDirectory(d, fs.statSync(d));
+  for (const m of missing) {
     try {
-      createDirectory(d, mode);
+      createDirectory(m, mode);
     } catch (error) {
       if (errnoCode(error) !== 'EEXIST') throw error;
     }

@@ -1,7 +1,8 @@
 import fs from 'node:fs';
 import { flock, flockSync } from 'fs-ext';
 import { FilebusError, abortError, errnoCode, ioError } from '../errors.js';
-import { createFile, type FileMode } from '../util/permissions.js';
+import { createPrivateFile, type FileMode } from '../util/permissions.js';
+import { directoryTrust, parentOf, requireTrusted } from '../util/trust.js';
 import type { BusLock } from './bus-lock.js';
 
 /**
@@ -16,7 +17,7 @@ function openLockFile(path: string, mode: FileMode, created?: () => void): numbe
   }
   let fd: number;
   try {
-    fd = createFile(path, O_RDWR | O_EXCL | O_NOFOLLOW, mode);
+    fd = createPrivateFile(path, O_RDWR | O_EXCL | O_NOFOLLOW, mode);
   } catch (error) {
     // Someone else created it in between: use theirs.
     if (errnoCode(error) === 'EEXIST') return fs.openSync(path, O_RDWR | O_NOFOLLOW);
@@ -139,6 +140,16 @@ export class FlockLock implements BusLock {
       } catch (again) {
         throw ioError('open lock file', this.#path, again);
       }
+    }
+    // Checked on the descriptor, once per process: a lock file another user
+    // planted (or swapped in after the path was checked) could be replaced
+    // at any time, and processes would then lock different files.
+    try {
+      requireTrusted(this.#path, fs.fstatSync(this.#fd), 'file', directoryTrust(parentOf(this.#path)), 'lock file');
+    } catch (error) {
+      fs.closeSync(this.#fd);
+      this.#fd = undefined;
+      throw error;
     }
     return this.#fd;
   }

@@ -2,6 +2,7 @@ import fs from 'node:fs';
 import { FilebusError, errnoCode, ioError } from '../errors.js';
 import type { LockStrategy } from '../options.js';
 import { createFile, type FileMode } from '../util/permissions.js';
+import { directoryTrust, parentOf, requireTrusted } from '../util/trust.js';
 import type { BusLock, LockPaths } from './bus-lock.js';
 import { FlockLock } from './flock.js';
 import { flockLiveness, heartbeatLiveness, type Liveness } from './liveness.js';
@@ -55,7 +56,9 @@ export function detectLockStrategy(paths: LockPaths): LockStrategyOnDisk {
   if (marker) return 'mkdir';
   if (flockFile) return 'flock';
   // A lock directory without a marker: left by hand, or by a process that died creating the marker.
-  return exists(paths.lockDir) ? 'mkdir' : 'none';
+  if (!exists(paths.lockDir)) return 'none';
+  checkLockDir(paths);
+  return 'mkdir';
 }
 
 /**
@@ -108,6 +111,8 @@ function checkLockDir(paths: LockPaths): void {
   if (!st.isDirectory()) {
     throw new FilebusError('ERR_FILEBUS_BAD_PATH', `${paths.lockDir} is ${st.isSymbolicLink() ? 'a symbolic link' : 'not a directory'}, not the bus's lock directory`, { path: paths.lockDir });
   }
+  // Another user's lock directory would never be released: the bus would stall until it looked stale.
+  requireTrusted(paths.lockDir, st, 'directory', directoryTrust(parentOf(paths.lockDir)), 'lock directory');
 }
 
 /** Whether the bus has the mkdir strategy's marker. A marker holding anything but `mkdir` is refused. */
@@ -116,7 +121,9 @@ function readMarker(paths: LockPaths): boolean {
   try {
     const fd = fs.openSync(paths.strategyMarker, fs.constants.O_RDONLY | fs.constants.O_NOFOLLOW | fs.constants.O_NONBLOCK);
     try {
-      if (!fs.fstatSync(fd).isFile()) throw badMarker(paths);
+      const st = fs.fstatSync(fd);
+      requireTrusted(paths.strategyMarker, st, 'file', directoryTrust(parentOf(paths.strategyMarker)), 'lock strategy marker');
+      if (!st.isFile()) throw badMarker(paths);
       const buffer = Buffer.alloc(64);
       content = buffer.subarray(0, fs.readSync(fd, buffer, 0, buffer.length, 0)).toString('latin1');
     } finally {

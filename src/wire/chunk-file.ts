@@ -1,5 +1,6 @@
 import fs from 'node:fs';
-import { FilebusError, errnoCode, ioError, isStale } from '../errors.js';
+import { errnoCode, ioError, isStale } from '../errors.js';
+import { directoryTrust, distrust, parentOf, untrusted } from '../util/trust.js';
 import { createFile, type FileMode } from '../util/permissions.js';
 import { freshReadBuffer, type ReadBuffer } from '../util/read-buffer.js';
 
@@ -61,26 +62,57 @@ export function writeAllAt(fd: number, buffers: readonly Buffer[]): number {
  * Opens FILE for reading, or returns undefined when there is none. ESTALE
  * counts as none: on a network file system it means FILE resolved to a
  * chunk another host has replaced since, and the caller looks again later.
+ * A symlink at FILE, or a FILE of a user the bus does not trust
+ * (util/trust.ts), is refused with ERR_FILEBUS_UNTRUSTED: another user may
+ * have planted it, to make us print a file only we can read, or to feed us
+ * chunks.
  */
-export function openChunk(file: string): { fd: number; id: ChunkIdentity; size: number } | undefined {
+export function openChunk(file: string): OpenedChunk | undefined {
+  const opened = openEntry(file);
+  if (typeof opened !== 'string') return opened;
+  if (opened === 'gone') return undefined;
+  throw untrusted(file, `bus file ${file} ${opened}`);
+}
+
+export type OpenedChunk = { fd: number; id: ChunkIdentity; size: number };
+
+/**
+ * A ring entry (recent-chunks.ts), opened like FILE; 'gone' when it no
+ * longer exists, and 'untrusted' when it is not a regular file of a user
+ * the bus trusts: one name among many that someone else may have planted,
+ * skipped without a word (it must neither stop the consumer nor be emitted).
+ */
+export function openRingEntry(file: string): OpenedChunk | 'gone' | 'untrusted' {
+  const opened = openEntry(file);
+  return typeof opened !== 'string' ? opened : opened === 'gone' ? 'gone' : 'untrusted';
+}
+
+/** An open chunk, 'gone', or why the name is not to be trusted. */
+function openEntry(file: string): OpenedChunk | string {
   let fd: number;
   try {
     // O_NONBLOCK: were FILE a named pipe, a plain open would wait for a writer forever.
-    fd = fs.openSync(file, O_RDONLY | O_NONBLOCK);
+    // O_NOFOLLOW: never read through a symlink someone planted.
+    fd = fs.openSync(file, O_RDONLY | O_NONBLOCK | O_NOFOLLOW);
   } catch (error) {
-    if (errnoCode(error) === 'ENOENT' || isStale(error)) return undefined;
+    if (errnoCode(error) === 'ENOENT' || isStale(error)) return 'gone';
+    if (errnoCode(error) === 'ELOOP') return 'is a symbolic link';
     throw ioError('open', file, error);
   }
   try {
-    // Identity comes from the descriptor, not a stat of the name, so it
-    // always describes the bytes we are about to read.
+    // Identity and owner come from the descriptor, not a stat of the name,
+    // so they always describe the bytes we are about to read; the trust of
+    // the directory is looked up once per process, so this costs no syscall.
     const st = fs.fstatSync(fd, { bigint: true });
-    if (!st.isFile()) throw new FilebusError('ERR_FILEBUS_BAD_PATH', `${file} is not a regular file`, { path: file });
+    const why = distrust(st, 'file', directoryTrust(parentOf(file)));
+    if (why !== undefined) {
+      closeQuietly(fd);
+      return why;
+    }
     return { fd, id: { dev: st.dev, ino: st.ino }, size: Number(st.size) };
   } catch (error) {
     closeQuietly(fd);
-    if (error instanceof FilebusError) throw error;
-    if (isGone(error)) return undefined;
+    if (isGone(error)) return 'gone';
     throw ioError('read', file, error);
   }
 }

@@ -5,7 +5,8 @@ import { crc32 } from 'node:zlib';
 import { FilebusError, errnoCode, ioError } from '../errors.js';
 import type { Holding, Liveness } from '../lock/liveness.js';
 import { HOST } from './paths.js';
-import { createFile, type FileMode } from '../util/permissions.js';
+import { createPrivateFile, type FileMode } from '../util/permissions.js';
+import { directoryTrust, distrust, requireTrusted } from '../util/trust.js';
 import { SEQ_DIGITS } from './segments.js';
 
 /**
@@ -109,7 +110,7 @@ export class OwnedCursor {
     const file = path.join(dir, cursorFileName(id));
     let fd: number;
     try {
-      fd = createFile(file, fs.constants.O_RDWR | fs.constants.O_EXCL | fs.constants.O_NOFOLLOW, mode);
+      fd = createPrivateFile(file, fs.constants.O_RDWR | fs.constants.O_EXCL | fs.constants.O_NOFOLLOW, mode);
     } catch (error) {
       throw ioError('create cursor', file, error);
     }
@@ -137,7 +138,9 @@ export class OwnedCursor {
       throw ioError('open cursor', file, error);
     }
     try {
-      if (!fs.fstatSync(fd).isFile()) throw new FilebusError('ERR_FILEBUS_CORRUPT', `cursor ${file} is not a regular file`, { path: file });
+      const st = fs.fstatSync(fd);
+      requireTrusted(file, st, 'file', directoryTrust(dir), 'cursor');
+      if (!st.isFile()) throw new FilebusError('ERR_FILEBUS_CORRUPT', `cursor ${file} is not a regular file`, { path: file });
       const position = readRecord(fd, file);
       const holding = liveness.hold(fd, file, false);
       if (!holding) {
@@ -228,9 +231,13 @@ export function scanCursors(dir: string, sweep: boolean, liveness: Liveness, dir
       }
     }
     try {
-      if (!fs.fstatSync(fd).isFile()) {
+      const st = fs.fstatSync(fd);
+      // Another user's file here (FILE.consumers/ writable by every user) is
+      // no consumer of ours: it holds nothing back and stops no one.
+      if (!st.isFile() && distrust(st, 'file', directoryTrust(dir)) === undefined) {
         throw new FilebusError('ERR_FILEBUS_CORRUPT', `cursor ${file} is not a regular file`, { path: file });
       }
+      if (distrust(st, 'file', directoryTrust(dir)) !== undefined) continue;
       const live = liveness.isHeld(fd, file);
       if (!live && isAnonymous(id) && sweep) {
         fs.unlinkSync(file);

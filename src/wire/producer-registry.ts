@@ -6,7 +6,8 @@ import { FilebusError, errnoCode, ioError } from '../errors.js';
 import { flockLiveness, type Holding, type Liveness } from '../lock/liveness.js';
 import { BUS_MODES, type BusMode } from '../options.js';
 import { HOST, type BusPaths } from './paths.js';
-import { createDirectory, createFile, type FileMode } from '../util/permissions.js';
+import { createDirectory, createPrivateFile, type FileMode } from '../util/permissions.js';
+import { checkBusDirectory, directoryTrust, distrust } from '../util/trust.js';
 
 /**
  * Producers announce themselves in `FILE.producers/`: one file each,
@@ -110,11 +111,11 @@ export class ProducerRegistration {
     for (let attempt = 1; ; attempt++) {
       // A new name each time: a sweeper late to remove the last one must not hit this one.
       const name = `${HOST}.${process.pid}.${randomBytes(4).toString('hex')}${SUFFIX}`;
-      ensureDirectory(dir, fileMode);
+      ensureDirectory(dir, fileMode, paths);
       const temp = path.join(dir, `.${name}.new`);
       let fd: number;
       try {
-        fd = createFile(temp, fs.constants.O_RDWR | fs.constants.O_EXCL | fs.constants.O_NOFOLLOW, fileMode);
+        fd = createPrivateFile(temp, fs.constants.O_RDWR | fs.constants.O_EXCL | fs.constants.O_NOFOLLOW, fileMode);
       } catch (error) {
         if (errnoCode(error) === 'ENOENT' && attempt < CREATE_ATTEMPTS) continue;
         throw ioError('register producer', temp, error);
@@ -198,10 +199,11 @@ export class ProducerRegistration {
   }
 }
 
-function ensureDirectory(dir: string, mode: FileMode): void {
+function ensureDirectory(dir: string, mode: FileMode, paths: BusPaths): void {
   try {
     createDirectory(dir, mode);
   } catch (error) {
+    if (error instanceof FilebusError) throw error;
     if (errnoCode(error) !== 'EEXIST') throw ioError('create directory', dir, error);
   }
   let st: fs.Stats;
@@ -210,7 +212,7 @@ function ensureDirectory(dir: string, mode: FileMode): void {
   } catch (error) {
     throw ioError('create directory', dir, error);
   }
-  if (!st.isDirectory()) throw new FilebusError('ERR_FILEBUS_BAD_PATH', `${dir} is not a directory`, { path: dir });
+  checkBusDirectory(dir, st, paths);
 }
 
 /** One registration as seen from outside: whether its producer runs, and its record. */
@@ -265,7 +267,9 @@ function scanRegistry(dir: string, liveness: Liveness): RegistryFile[] {
       continue; // gone meanwhile (or renamed into place), or not ours to read
     }
     try {
-      if (!fs.fstatSync(fd).isFile()) continue;
+      // Another user's file here (FILE.producers/ writable by every user) is
+      // no producer of ours: it must neither hold the end marker back nor be swept.
+      if (distrust(fs.fstatSync(fd), 'file', directoryTrust(dir)) !== undefined) continue;
       const live = liveness.isHeld(fd, file);
       files.push({ fileName, temporary, live, record: temporary ? undefined : readRecord(fd) });
     } finally {

@@ -1,6 +1,7 @@
 import fs from 'node:fs';
 import { errnoCode, ioError } from '../errors.js';
 import { childPath, type BusPaths } from './paths.js';
+import { directoryTrust, distrust } from '../util/trust.js';
 
 /**
  * Lossy mode's catch-up ring: our lossy producer also links each chunk, just
@@ -23,6 +24,8 @@ export const RING_CHUNKS = 256;
 export const RING_BYTES = 16 * 1024 * 1024;
 
 const SUFFIX = '.recent';
+/** Names in a row found taken by something not ours before a chunk goes without a ring entry. */
+const SQUATTED_TRIES = 8;
 
 export interface RecentRef {
   readonly seq: number;
@@ -74,21 +77,24 @@ export class RecentRing {
    * Links the written temporary file in as the next entry. The sequence
    * number is this producer's last plus one; link() refuses a name that
    * exists, which is how another producer's entry is noticed (then the
-   * directory is listed again).
+   * directory is listed again). A name that is taken by something not
+   * ours (planted by another user: the listing ignores it) is stepped
+   * over; after a few, this chunk goes without a ring entry: the ring only
+   * helps consumers catch up, FILE still carries the chunk.
    */
   add(temp: string, size: number): void {
+    let entries = (this.#entries ??= this.#list());
+    let seq = (entries.at(-1)?.seq ?? 0) + 1;
     for (let attempt = 0; ; attempt++) {
-      const entries = (this.#entries ??= this.#list());
-      const seq = (entries.at(-1)?.seq ?? 0) + 1;
       const name = recentName(this.#paths, seq);
       try {
         fs.linkSync(temp, childPath(this.#paths.dir, name));
       } catch (error) {
-        if (errnoCode(error) === 'EEXIST' && attempt < 3) {
-          this.#entries = undefined;
-          continue;
-        }
-        throw ioError('link', childPath(this.#paths.dir, name), error);
+        if (errnoCode(error) !== 'EEXIST') throw ioError('link', childPath(this.#paths.dir, name), error);
+        if (attempt >= SQUATTED_TRIES) return;
+        entries = this.#entries = this.#list();
+        seq = Math.max(seq + 1, (entries.at(-1)?.seq ?? 0) + 1);
+        continue;
       }
       entries.push({ seq, name, size });
       this.#bytes += size;
@@ -99,21 +105,33 @@ export class RecentRing {
 
   /** Removes every entry (FILE keeps the newest chunk). */
   clear(): void {
-    for (const ref of this.#entries ?? listRecent(this.#paths)) this.#remove(ref.name);
+    for (const ref of this.#entries ?? this.#list()) this.#remove(ref.name);
     this.#entries = [];
     this.#bytes = 0;
   }
 
+  /**
+   * The entries our producers made (regular files of users the bus trusts:
+   * util/trust.ts), with sizes. Anything else at a ring name was planted:
+   * it numbers nothing (a planted `.BASE.<huge>.recent` would otherwise
+   * push the numbers past what a name can hold) and is never pruned.
+   */
   #list(): Array<RecentRef & { size: number }> {
     this.#bytes = 0;
-    return listRecent(this.#paths).map((ref) => {
-      let size = 0;
+    const trust = directoryTrust(this.#paths.dir);
+    const entries: Array<RecentRef & { size: number }> = [];
+    for (const ref of listRecent(this.#paths)) {
+      let st: fs.Stats;
       try {
-        size = fs.lstatSync(childPath(this.#paths.dir, ref.name)).size;
-      } catch { /* gone meanwhile: counts as empty */ }
-      this.#bytes += size;
-      return { ...ref, size };
-    });
+        st = fs.lstatSync(childPath(this.#paths.dir, ref.name));
+      } catch {
+        continue; // gone meanwhile
+      }
+      if (distrust(st, 'file', trust) !== undefined) continue;
+      this.#bytes += st.size;
+      entries.push({ ...ref, size: st.size });
+    }
+    return entries;
   }
 
   #prune(entries: Array<RecentRef & { size: number }>): void {

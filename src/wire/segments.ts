@@ -4,6 +4,7 @@ import { FilebusError, errnoCode, ioError, isStale } from '../errors.js';
 import { closeQuietly, isGone, readChunk } from './chunk-file.js';
 import { childPath, type BusPaths } from './paths.js';
 import { createDirectory, type FileMode } from '../util/permissions.js';
+import { checkBusDirectory, directoryTrust, requireTrusted } from '../util/trust.js';
 import { freshReadBuffer, type ReadBuffer } from '../util/read-buffer.js';
 
 /**
@@ -94,6 +95,8 @@ export function openSegment(dir: string, ref: SegmentRef): OpenSegment | undefin
   try {
     const st = fs.fstatSync(fd);
     if (!st.isFile()) throw new FilebusError('ERR_FILEBUS_CORRUPT', `segment ${file} is not a regular file`, { path: file });
+    // Only where FILE.segments/ is writable by every user can a stranger's segment be there.
+    requireTrusted(file, st, 'file', directoryTrust(dir), 'segment');
     return { file, fd, size: st.size };
   } catch (error) {
     closeQuietly(fd);
@@ -144,12 +147,10 @@ export function ensureMulticastDirs(paths: BusPaths, mode: FileMode): void {
     try {
       createDirectory(dir, mode);
     } catch (error) {
+      if (error instanceof FilebusError) throw error;
       if (errnoCode(error) !== 'EEXIST') throw ioError('create directory', dir, error);
     }
-    const st = fs.lstatSync(dir);
-    if (!st.isDirectory()) {
-      throw new FilebusError('ERR_FILEBUS_BAD_PATH', `${dir} is not a directory`, { path: dir });
-    }
+    checkBusDirectory(dir, fs.lstatSync(dir), paths);
   }
 }
 

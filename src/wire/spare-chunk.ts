@@ -95,7 +95,11 @@ export function writeIntoSpare(paths: BusPaths, temp: string, buffers: readonly 
   } catch {
     // Open elsewhere (EAGAIN from the lease), not ours, or not a file: it goes.
     if (fd !== undefined) fs.closeSync(fd);
-    try { fs.unlinkSync(temp); } catch { /* gone already */ }
+    try { fs.unlinkSync(temp); } catch {
+      // Not a file (a directory someone planted at the spare's name): it
+      // must not keep our temporary name, which the caller writes next.
+      try { fs.renameSync(temp, paths.spare); } catch { /* gone already */ }
+    }
     return false;
   }
   try {

@@ -1,6 +1,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
-import { FilebusError, errnoCode, ioError } from '../errors.js';
+import { errnoCode, ioError } from '../errors.js';
+import { directoryTrust, distrust, requireTrusted } from '../util/trust.js';
 import { tryFlock } from '../lock/flock.js';
 import { closeQuietly } from './chunk-file.js';
 import { isTakenName, takenPath, type BusPaths } from './paths.js';
@@ -61,7 +62,8 @@ export function takeChunk(paths: BusPaths): TakenChunk | undefined {
   }
   try {
     const st = fs.fstatSync(fd);
-    if (!st.isFile()) throw new FilebusError('ERR_FILEBUS_BAD_PATH', `${paths.file} is not a regular file`, { path: paths.file });
+    // A FILE another user put there while the bus was between chunks is not a chunk.
+    requireTrusted(paths.file, st, 'file', directoryTrust(paths.dir), 'bus file');
     if (!tryFlock(fd, 'exclusive', name)) throw ioError('lock', name, new Error('held by another process'));
     return { path: name, fd, size: st.size };
   } catch (error) {
@@ -105,7 +107,8 @@ export function adoptAbandoned(paths: BusPaths, ours?: TakenChunk): { adopted: T
     let st: fs.Stats;
     try {
       st = fs.fstatSync(fd);
-      if (!st.isFile()) {
+      // Planted by another user: never delivered, never waited for.
+      if (distrust(st, 'file', directoryTrust(paths.dir)) !== undefined) {
         closeQuietly(fd);
         continue;
       }
