@@ -121,6 +121,41 @@ describe('--file-mode', () => {
     expect({ file: mode(lossy), lock: mode(`${lossy}.lock`) }).toEqual({ file: '0640', lock: '0640' });
   });
 
+  it('files whose flock means "held" (FILE.lock, cursors, registrations) never grant \'other\' anything: --file-mode 0644, and no mode under umask 022', async () => {
+    const dir = scratch();
+    const input = path.join(dir, 'in');
+    fs.writeFileSync(input, makeChunks(FORMAT, 'PERM03', 2));
+    const UMASK022 = ['sh', '-c', 'umask 022 && exec "$0" "$@"', process.execPath];
+    const found: Record<string, Record<string, string>> = {};
+    for (const [label, modeArgs] of [['0644', ['--file-mode', '0644']], ['umask 022', []]] as const) {
+      const bus = path.join(dir, `bus-${label.replace(' ', '')}`);
+      const common = ['--filename', bus, '--multicast', ...modeArgs];
+      // A named consumer that does not read: its cursor stays while the producer's registration is looked at.
+      const alice = spawnFilebus([...common, '--name', 'alice', 'consumer'], { prefix: UMASK022, paused: true });
+      await until(() => fs.existsSync(`${bus}.consumers/alice.cursor`), 'alice to register');
+      // Fed through a FIFO held open here, so the producer (and its registration) stays until it is closed.
+      const fifo = path.join(dir, `fifo-${label.replace(' ', '')}`);
+      expect(spawnSync('mkfifo', [fifo]).status).toBe(0);
+      const feed = fs.openSync(fifo, fs.constants.O_RDWR | fs.constants.O_NONBLOCK);
+      const producer = spawnFilebus([...common, '--block-size', '4096', 'producer'], { prefix: UMASK022, stdin: fifo });
+      fs.writeSync(feed, fs.readFileSync(input));
+      await until(() => fs.existsSync(bus) && fs.readdirSync(`${bus}.producers`).some((n) => n.endsWith('.producer')), 'the producer to publish');
+      const registration = fs.readdirSync(`${bus}.producers`).find((n) => n.endsWith('.producer'))!;
+      found[label] = {
+        file: mode(bus), lock: mode(`${bus}.lock`), cursor: mode(`${bus}.consumers/alice.cursor`),
+        registration: mode(path.join(`${bus}.producers`, registration)),
+      };
+      fs.closeSync(feed);
+      alice.flow();
+      for (const p of [producer, alice]) expect((await within(p.closed, 30_000, 'the bus to drain')).code).toBe(0);
+    }
+    expect(found).toEqual({
+      '0644': { file: '0644', lock: '0640', cursor: '0640', registration: '0640' },
+      'umask 022': { file: '0644', lock: '0640', cursor: '0640', registration: '0640' },
+    });
+    figures.flockedFiles = found;
+  });
+
   it('temporary files are never more open than --file-mode, even for an instant (umask 0, watched by a tight loop)', async () => {
     const dir = scratch();
     const results: Record<string, unknown> = {};
