@@ -2,6 +2,7 @@ import fs from 'node:fs';
 import { FilebusError, abortError, errnoCode, ioError } from '../errors.js';
 import { sleep } from '../util/abortable.js';
 import { createDirectory, type FileMode } from '../util/permissions.js';
+import { directoryTrust, parentOf, requireTrusted } from '../util/trust.js';
 import type { BusLock, LockPaths } from './bus-lock.js';
 
 /**
@@ -76,7 +77,10 @@ export class MkdirLock implements BusLock {
     };
     this.#fs = {
       mkdir: (p: string, callback: Callback) => sync(() => createDirectory(p, this.#mode), callback),
-      stat: (p: string, callback: Callback<fs.Stats>) => sync(() => fs.statSync(p), callback),
+      // Asked only when the lock is taken: a lock directory another user made
+      // (in a sticky directory, whenever the lock is free) would be removed
+      // by nobody but root, so it is refused rather than waited on.
+      stat: (p: string, callback: Callback<fs.Stats>) => sync(() => trustedLockDir(p), callback),
       utimes: (p: string, atime: Date, mtime: Date, callback: Callback) => sync(() => fs.utimesSync(p, atime, mtime), callback),
       realpath: (p: string, callback: Callback<string>) => sync(() => fs.realpathSync(p), callback),
       rmdir: (p: string, callback: Callback) => sync(() => (this.#releasing ? fs.rmdirSync(p) : this.#removeStale(p)), callback),
@@ -106,6 +110,7 @@ export class MkdirLock implements BusLock {
         });
         return;
       } catch (error) {
+        if (error instanceof FilebusError) throw error;
         const code = errnoCode(error);
         if (code === 'EISDIR' || code === 'ENOTDIR' || code === 'EEXIST') {
           throw new FilebusError('ERR_FILEBUS_BAD_PATH', `${this.#paths.lockDir} is not the bus's lock directory`, { path: this.#paths.lockDir });
@@ -185,4 +190,10 @@ function ageMs(dir: string): number | undefined {
 
 function locked(lockDir: string): NodeJS.ErrnoException {
   return Object.assign(new Error(`${lockDir} is held`), { code: 'ELOCKED' });
+}
+
+function trustedLockDir(p: string): fs.Stats {
+  const st = fs.lstatSync(p);
+  requireTrusted(p, st, 'directory', directoryTrust(parentOf(p)), 'lock directory');
+  return st;
 }

@@ -88,7 +88,7 @@ export function claimLockStrategy(paths: LockPaths, strategy: LockStrategy, mode
 }
 
 function mismatch(paths: LockPaths, wanted: LockStrategy, found: LockStrategy): FilebusError {
-  const evidence = found === 'mkdir' ? `${paths.strategyMarker} says so` : `${paths.lock} exists`;
+  const evidence = found === 'mkdir' ? (exists(paths.strategyMarker) ? `${paths.strategyMarker} says so` : `${paths.lockDir} exists`) : `${paths.lock} exists`;
   const hint = found === 'flock' ? `; use --lock flock, or remove ${paths.lock} if no process uses the bus` : '; use --lock mkdir';
   return new FilebusError('ERR_FILEBUS_LOCK_STRATEGY',
     `${paths.file} is locked with --lock ${found} (${evidence}), not --lock ${wanted}: every process on a bus must use the same lock${hint}`,

@@ -1,6 +1,6 @@
 import fs from 'node:fs';
-import { errnoCode, ioError, isStale } from '../errors.js';
-import { directoryTrust, distrust, parentOf, untrusted } from '../util/trust.js';
+import { FilebusError, errnoCode, ioError, isStale } from '../errors.js';
+import { directoryTrust, distrust, ownerTrusted, parentOf, untrusted } from '../util/trust.js';
 import { createFile, type FileMode } from '../util/permissions.js';
 import { freshReadBuffer, type ReadBuffer } from '../util/read-buffer.js';
 
@@ -71,8 +71,12 @@ export function openChunk(file: string): OpenedChunk | undefined {
   const opened = openEntry(file);
   if (typeof opened !== 'string') return opened;
   if (opened === 'gone') return undefined;
+  // Ours, but a directory, FIFO or device: a mistake, not an attack.
+  if (opened === NOT_REGULAR) throw new FilebusError('ERR_FILEBUS_BAD_PATH', `${file} is not a regular file`, { path: file });
   throw untrusted(file, `bus file ${file} ${opened}`);
 }
+
+const NOT_REGULAR = 'is not a regular file of ours';
 
 export type OpenedChunk = { fd: number; id: ChunkIdentity; size: number };
 
@@ -104,10 +108,11 @@ function openEntry(file: string): OpenedChunk | string {
     // so they always describe the bytes we are about to read; the trust of
     // the directory is looked up once per process, so this costs no syscall.
     const st = fs.fstatSync(fd, { bigint: true });
-    const why = distrust(st, 'file', directoryTrust(parentOf(file)));
+    const trust = directoryTrust(parentOf(file));
+    const why = distrust(st, 'file', trust);
     if (why !== undefined) {
       closeQuietly(fd);
-      return why;
+      return ownerTrusted(st.uid, trust) ? NOT_REGULAR : why;
     }
     return { fd, id: { dev: st.dev, ino: st.ino }, size: Number(st.size) };
   } catch (error) {
@@ -161,13 +166,24 @@ export function closeQuietly(fd: number): void {
   try { fs.closeSync(fd); } catch { /* nothing left to release */ }
 }
 
+/**
+ * Whether FILE exists. One that another user put there (in a sticky
+ * directory they may create it whenever the bus is between chunks) is
+ * refused with ERR_FILEBUS_UNTRUSTED: a back-pressure producer would
+ * otherwise wait for it to go, without a word, for ever. Same lstat, no
+ * extra system call.
+ */
 export function fileExists(file: string): boolean {
+  let st: fs.Stats | undefined;
   try {
     // No exception for the common answer: a back-pressure producer asks twice per chunk, and is told no.
-    return fs.lstatSync(file, { throwIfNoEntry: false }) !== undefined;
+    st = fs.lstatSync(file, { throwIfNoEntry: false });
   } catch (error) {
     throw ioError('stat', file, error);
   }
+  if (st === undefined) return false;
+  if (!ownerTrusted(st.uid, directoryTrust(parentOf(file)))) throw untrusted(file, `bus file ${file} ${distrust(st, 'file', directoryTrust(parentOf(file)))}`);
+  return true;
 }
 
 export function removeQuietly(file: string): void {

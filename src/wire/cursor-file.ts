@@ -6,7 +6,7 @@ import { FilebusError, errnoCode, ioError } from '../errors.js';
 import type { Holding, Liveness } from '../lock/liveness.js';
 import { HOST } from './paths.js';
 import { createPrivateFile, type FileMode } from '../util/permissions.js';
-import { directoryTrust, distrust, requireTrusted } from '../util/trust.js';
+import { directoryTrust, ownerTrusted, requireTrusted } from '../util/trust.js';
 import { SEQ_DIGITS } from './segments.js';
 
 /**
@@ -139,7 +139,7 @@ export class OwnedCursor {
     }
     try {
       const st = fs.fstatSync(fd);
-      requireTrusted(file, st, 'file', directoryTrust(dir), 'cursor');
+      if (!ownerTrusted(st.uid, directoryTrust(dir))) requireTrusted(file, st, 'file', directoryTrust(dir), 'cursor');
       if (!st.isFile()) throw new FilebusError('ERR_FILEBUS_CORRUPT', `cursor ${file} is not a regular file`, { path: file });
       const position = readRecord(fd, file);
       const holding = liveness.hold(fd, file, false);
@@ -234,10 +234,10 @@ export function scanCursors(dir: string, sweep: boolean, liveness: Liveness, dir
       const st = fs.fstatSync(fd);
       // Another user's file here (FILE.consumers/ writable by every user) is
       // no consumer of ours: it holds nothing back and stops no one.
-      if (!st.isFile() && distrust(st, 'file', directoryTrust(dir)) === undefined) {
+      if (!ownerTrusted(st.uid, directoryTrust(dir))) continue;
+      if (!st.isFile()) {
         throw new FilebusError('ERR_FILEBUS_CORRUPT', `cursor ${file} is not a regular file`, { path: file });
       }
-      if (distrust(st, 'file', directoryTrust(dir)) !== undefined) continue;
       const live = liveness.isHeld(fd, file);
       if (!live && isAnonymous(id) && sweep) {
         fs.unlinkSync(file);

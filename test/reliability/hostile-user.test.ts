@@ -305,6 +305,41 @@ describe('planted names in a sticky shared directory (point 9)', () => {
   });
 });
 
+describe('names planted while a bus runs', () => {
+  async function betweenChunks(extra: readonly string[], plant: (s: Scene) => string, planted: (s: Scene) => string): Promise<void> {
+    const s = scene();
+    const bp = ['--filename', s.bus, '--back-pressure', '--block-size', String(BLOCK), ...extra];
+    const fifo = path.join(path.dirname(s.secret), 'feed');
+    expect(spawnSync('mkfifo', [fifo]).status).toBe(0);
+    const feed = fs.openSync(fifo, fs.constants.O_RDWR | fs.constants.O_NONBLOCK);
+    try {
+      const consumer = collecting([...bp, 'consumer']);
+      const producer = spawnFilebus([...bp, 'producer'], { stdin: fifo });
+      fs.writeSync(feed, Buffer.alloc(BLOCK, 'A'));
+      await until(() => letters(consumer.out()) === 'A' && !fs.existsSync(s.bus), 'chunk A to be delivered', 20_000);
+      asOther(plant(s));
+      fs.writeSync(feed, Buffer.alloc(BLOCK, 'B'));
+      await until(() => !producer.running(), 'the producer to stop', 30_000);
+      const line = oneLineError(producer.stderr());
+      expect((await producer.exited).code, line).toBe(2);
+      expect(line).toContain(planted(s));
+      expect(line).toMatch(OWNER);
+      expect(consumer.out().includes('INJECTED'), 'a planted chunk was delivered').toBe(false);
+      outcomes[`planted mid-stream ${extra.join(' ') || 'flock'}`] = line;
+    } finally {
+      fs.closeSync(feed);
+    }
+  }
+
+  it('back-pressure: FILE created by another user between chunks stops the producer with one line naming it (it used to wait for ever), and is never delivered', async () => {
+    await betweenChunks([], (s) => `printf INJECTED > ${s.bus}`, (s) => s.bus);
+  });
+
+  it('--lock mkdir: FILE.lock.d made by another user while the lock is free is refused with one line, not waited on or taken over', async () => {
+    await betweenChunks(['--lock', 'mkdir'], (s) => `until mkdir ${s.bus}.lock.d 2>/dev/null; do :; done`, (s) => `${s.bus}.lock.d`);
+  });
+});
+
 describe('split lock (point 8)', () => {
   it('FILE.lock planted by another user before first use: producers and consumers of every mode refuse with one line naming it', async () => {
     const s = scene();
