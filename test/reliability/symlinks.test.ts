@@ -13,7 +13,7 @@ import path from 'node:path';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import {
   chunks as makeChunks, fingerprint, killAllTracked, oneLineError, runFilebus, segmentList, segmentName, spawnFilebus, tempDir, tempNames,
-  writeResults, type Format,
+  until, writeResults, type Format,
 } from '../helpers/reliability.js';
 
 const FORMAT: Format = { recordSize: 256, perChunk: 16 };
@@ -138,6 +138,36 @@ describe('symlinks are never followed for writing', () => {
       });
       expect(fingerprint(s.victim), mode).toEqual(before);
     }
+  });
+
+  it('at FILE and at a lossy ring name: consumers never read through it (FILE: one line naming it; a ring entry: skipped)', async () => {
+    const s = setup();
+    const before = fingerprint(s.victim);
+    plant(s.victim, s.bus);
+    for (const [mode, args] of [['lossy', []], ['back-pressure', ['--back-pressure']]] as const) {
+      const r = await runFilebus(['--filename', s.bus, ...args, 'consumer'], { timeoutMs: 10_000 });
+      expect(r.stdout.includes('precious'), `${mode} consumer emitted the target`).toBe(false);
+      expect(r.code, `${mode} consumer`).toBe(2);
+      expect(oneLineError(r.stderr)).toContain(s.bus);
+      outcomes[`FILE, ${mode} consumer`] = `exit ${r.code}: ${oneLineError(r.stderr)}`;
+    }
+    fs.rmSync(s.bus);
+    // A lossy consumer past its start, then a link at the next ring name, then chunks.
+    const first = await runFilebus(['--filename', s.bus, ...BLOCK, 'producer'], { stdin: s.input });
+    expect(first.code).toBe(0);
+    const out: Buffer[] = [];
+    const consumer = spawnFilebus(['--filename', s.bus, 'consumer'], { onData: (d) => out.push(d) });
+    await until(() => Buffer.concat(out).length > 0, 'the consumer to emit the current chunk', 20_000);
+    plant(s.victim, path.join(path.dirname(s.bus), `.bus.${'1'.padStart(20, '0')}.recent`));
+    const second = await runFilebus(['--filename', s.bus, ...BLOCK, 'producer'], { stdin: s.input });
+    expect(second.code, second.stderr).toBe(0);
+    const total = fs.statSync(s.input).size;
+    // The current chunk, then at least two of the second stream's three.
+    await until(() => Buffer.concat(out).length >= total || !consumer.running(), 'the second stream', 20_000);
+    expect(consumer.running(), consumer.stderr()).toBe(true);
+    expect(Buffer.concat(out).includes('precious'), 'the lossy consumer emitted the target').toBe(false);
+    outcomes['ring entry, lossy consumer'] = 'skipped';
+    expect(fingerprint(s.victim)).toEqual(before);
   });
 
   for (const dirName of ['segments', 'consumers', 'producers'] as const) {
