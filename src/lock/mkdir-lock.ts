@@ -181,7 +181,7 @@ export class MkdirLock implements BusLock {
 /** Milliseconds since the last refresh of `dir`, or undefined when it is gone. */
 function ageMs(dir: string): number | undefined {
   try {
-    return Date.now() - fs.statSync(dir).mtimeMs;
+    return Date.now() - fs.lstatSync(dir).mtimeMs;
   } catch (error) {
     if (errnoCode(error) === 'ENOENT') return undefined;
     throw error;

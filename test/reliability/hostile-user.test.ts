@@ -15,6 +15,7 @@
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
+import { crc32 } from 'node:zlib';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import {
   killAllTracked, oneLineError, ROOT, runFilebus, spawnFilebus, tempDir, until, writeResults, type Proc,
@@ -258,6 +259,25 @@ describe('planted names in a sticky shared directory (point 9)', () => {
     expect((await consumer.proc.exited).code, consumer.proc.stderr()).toBe(0);
     expect(letters(consumer.out())).toBe('ABCDEFGHIJKL');
     outcomes['multicast planted cursors and registration'] = 'ok';
+  });
+
+  it('multicast with --file-mode 0666: a segment replaced by another user\'s, with a checksum that matches its bytes, is never delivered', async () => {
+    const s = scene();
+    const mc = ['--filename', s.bus, '--multicast', '--file-mode', '0666', '--block-size', String(BLOCK)];
+    expect((await runFilebus([...mc, 'producer'], { stdin: s.input('abc', 'ABC') })).code).toBe(0);
+    const segments = `${s.bus}.segments`;
+    const second = fs.readdirSync(segments).sort()[1]!;
+    const injected = Buffer.from('INJECTED-BY-ANOTHER-USER\n');
+    const forged = `${second.slice(0, 20)}.${(crc32(injected) >>> 0).toString(16).padStart(8, '0')}`;
+    asOther(`rm -f ${segments}/${second} && printf '${injected.toString().trim()}\\n' > ${segments}/${forged}`);
+    const r = await runFilebus([...mc, '--from', 'earliest', 'consumer'], { timeoutMs: 10_000 });
+    expect(r.stdout.includes('INJECTED'), 'the forged segment was delivered').toBe(false);
+    expect(letters(r.stdout)).toBe('A');
+    const line = oneLineError(r.stderr);
+    expect(r.code, line).toBe(2);
+    expect(line).toContain(forged);
+    expect(line).toMatch(OWNER);
+    outcomes['forged segment'] = line;
   });
 
   it('multicast directories planted by another user before first use: refused with one line naming the directory and its owner', async () => {
