@@ -3,7 +3,7 @@ import os from 'node:os';
 import { fcntlSync } from 'fs-ext';
 import { errnoCode, ioError } from '../errors.js';
 import { writeAllAt } from './chunk-file.js';
-import type { BusPaths } from './paths.js';
+import { tempPath, type BusPaths } from './paths.js';
 
 /**
  * The spare: on a back-pressure bus, the file of a chunk already delivered,
@@ -95,11 +95,7 @@ export function writeIntoSpare(paths: BusPaths, temp: string, buffers: readonly 
   } catch {
     // Open elsewhere (EAGAIN from the lease), not ours, or not a file: it goes.
     if (fd !== undefined) fs.closeSync(fd);
-    try { fs.unlinkSync(temp); } catch {
-      // Not a file (a directory someone planted at the spare's name): it
-      // must not keep our temporary name, which the caller writes next.
-      try { fs.renameSync(temp, paths.spare); } catch { /* gone already */ }
-    }
+    try { fs.unlinkSync(temp); } catch { clearName(paths, temp); }
     return false;
   }
   try {
@@ -113,4 +109,16 @@ export function writeIntoSpare(paths: BusPaths, temp: string, buffers: readonly 
   try { fcntlSync(fd, F_SETLEASE, F_UNLCK); } catch { /* closing drops it too */ }
   fs.closeSync(fd);
   return true;
+}
+
+/**
+ * A directory someone planted at the spare's name, now at our temporary
+ * name, which the caller writes next: removed if empty, else moved aside
+ * (back to the spare's name, or, when a consumer has put a spare there
+ * meanwhile, to a fresh temporary name).
+ */
+function clearName(paths: BusPaths, temp: string): void {
+  try { fs.rmdirSync(temp); return; } catch { /* not empty, or not a directory */ }
+  try { fs.renameSync(temp, paths.spare); return; } catch { /* a new spare is there */ }
+  try { fs.renameSync(temp, tempPath(paths)); } catch { /* gone already */ }
 }

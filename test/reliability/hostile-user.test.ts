@@ -216,10 +216,11 @@ describe('planted names in a sticky shared directory (point 9)', () => {
     outcomes[`.taken ${kind}`] = letters(consumer.out());
   });
 
-  it('a directory at .BUS.spare: the back-pressure producer runs without a spare', async () => {
+  it.each([['an empty directory', ''], ['a directory with a file in it', ' && touch $0/f']])('%s at .BUS.spare: the back-pressure producer runs without a spare', async (_kind, more) => {
     const s = scene();
     const bp = ['--filename', s.bus, '--back-pressure', '--block-size', String(BLOCK)];
-    asOther(`mkdir ${path.join(s.shared, '.bus.spare')}`);
+    const spare = path.join(s.shared, '.bus.spare');
+    asOther(`mkdir ${spare}${more.replace('$0', spare)}`);
     const consumer = collecting([...bp, 'consumer']);
     const producer = await runFilebus([...bp, 'producer'], { stdin: s.input('many', 'ABCDEFGH') });
     expect(producer.code, producer.stderr).toBe(0);

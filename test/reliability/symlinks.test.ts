@@ -178,7 +178,8 @@ describe('symlinks are never followed for writing', () => {
       const at = `${s.bus}.${dirName}`;
       plant(s.elsewhere, at);
       expect(await attempt(`FILE.${dirName}, multicast producer`, ['--filename', s.bus, '--multicast', ...BLOCK, 'producer'], at, { stdin: s.input })).toBe('failed');
-      const consumed = await attempt(`FILE.${dirName}, multicast consumer`, ['--filename', s.bus, '--multicast', 'consumer'], at, { mayWait: true, waitMs: 1500 });
+      // Long enough for a refusing consumer to exit on a loaded machine.
+      const consumed = await attempt(`FILE.${dirName}, multicast consumer`, ['--filename', s.bus, '--multicast', 'consumer'], at, { mayWait: true, waitMs: dirName === 'producers' ? 1500 : 15_000 });
       // Consumers never use FILE.producers; the two others they must refuse.
       if (dirName !== 'producers') expect(consumed).toBe('failed');
       expect(fingerprint(s.elsewhere)).toEqual(before);
