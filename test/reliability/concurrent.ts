@@ -97,6 +97,8 @@ export interface RunResult {
   /** Whole chunks repeated at a consumer kill, as the lossless modes allow (records). */
   allowedRepeats: number;
   torn: number;
+  /** Back-pressure: end markers removed by a consumer killed before it could exit. */
+  markersTakenByKilledConsumers: number;
   /** Multicast: segment numbers found on disk under more than one file. */
   reusedNumbers: number;
   hung: boolean;
@@ -265,6 +267,7 @@ interface Actor {
   fault: Fault | undefined;
   log: string | undefined;
   exit?: Exit;
+  endedAt?: number;
   /** Ended by a fault (SIGKILL, ENOSPC), not by finishing. */
   faulted: boolean;
   /** Ended by finishing its work (exit 0). */
@@ -289,7 +292,7 @@ export async function runDrill(cfg: DrillConfig): Promise<RunResult> {
   const kinds = cfg.kinds.filter((k) => (k !== 'strace-kill' && k !== 'enospc') || haveStrace());
   const res: RunResult = {
     mode, seed: cfg.seed, faults: 0, faultsByKind: {}, injectedAt: {}, notFired: {}, producers: 0, producersCompleted: 0, records: 0,
-    lost: 0, repeated: 0, allowedRepeats: 0, torn: 0, reusedNumbers: 0, hung: false, defects: [], seconds: 0,
+    lost: 0, repeated: 0, allowedRepeats: 0, torn: 0, markersTakenByKilledConsumers: 0, reusedNumbers: 0, hung: false, defects: [], seconds: 0,
   };
   const defect = (text: string): void => { if (!res.defects.includes(text)) res.defects.push(text); };
   const countFault = (kind: string): void => { res.faults += 1; res.faultsByKind[kind] = (res.faultsByKind[kind] ?? 0) + 1; };
@@ -346,6 +349,7 @@ export async function runDrill(cfg: DrillConfig): Promise<RunResult> {
     }
     void proc.exited.then((exit) => {
       actor.exit = exit;
+      actor.endedAt = Date.now();
       if (!traced || !log) return;
       const killed = exit.signal === 'SIGKILL' || exit.code === 137;
       // A kill by the test (idle, or the run ending) is not an injection that fired.
@@ -363,6 +367,7 @@ export async function runDrill(cfg: DrillConfig): Promise<RunResult> {
 
   /** Waits for `p`, or throws a HangError naming `what` once the run's end-phase budget is spent. */
   let hangDeadline = Number.POSITIVE_INFINITY;
+  let endPhaseStart = Number.POSITIVE_INFINITY;
   const waitFor = async <T>(p: Promise<T>, what: string, ms?: number): Promise<T> => {
     const limit = Math.min(ms ?? Number.POSITIVE_INFINITY, hangDeadline - Date.now());
     if (!Number.isFinite(limit)) return p;
@@ -542,6 +547,7 @@ export async function runDrill(cfg: DrillConfig): Promise<RunResult> {
 
       // The last producers, all at once.
       hangDeadline = Date.now() + cfg.endPhaseMs;
+      endPhaseStart = Date.now();
       const finals = Array.from({ length: cfg.producers }, (_, s) => startProducer(s, cfg.producerFaults, undefined, cfg.finalChunks));
       // Their input ends at one instant, once all of them run (registered) and have been fed everything:
       // they reach end of input together.
@@ -567,7 +573,29 @@ export async function runDrill(cfg: DrillConfig): Promise<RunResult> {
         }
       } else if (mode === 'back-pressure') {
         const finalsDone = [...tags.values()].filter((t) => t.completed).length;
+        // A consumer killed between removing an end marker and exiting took it with it (no design can make those
+        // two one step): once no marker is left anywhere on the bus, the markers missing are those, if that many
+        // consumers were killed since the last producers started.
+        const markersOnBus = (): number => {
+          let n = 0;
+          for (const name of fs.readdirSync(dir)) {
+            if (name !== 'bus' && !name.endsWith('.taken')) continue;
+            try { if (fs.statSync(path.join(dir, name)).size === 0) n += 1; else return Number.POSITIVE_INFINITY; } catch { /* gone */ }
+          }
+          return n;
+        };
+        let quietSince: number | undefined;
         while (consumerEnds < finalsDone) {
+          if (markersOnBus() === 0 && consumerSlots.every((s) => !s.live || s.live.reader!.pending.length === 0)) {
+            quietSince ??= Date.now();
+            if (Date.now() - quietSince > 2000) {
+              const eaten = finalsDone - consumerEnds;
+              const killedLate = actors.filter((a) => a.role === 'consumer' && a.faulted && a.exit !== undefined && (a.endedAt ?? 0) >= endPhaseStart).length;
+              res.markersTakenByKilledConsumers += eaten;
+              if (eaten > killedLate) defect(`${eaten} end markers gone from the bus without ending a consumer (${killedLate} consumers killed since the last producers started)`);
+              break;
+            }
+          } else quietSince = undefined;
           await waitFor(delay(20), `${finalsDone} end markers to end ${finalsDone} consumers (${consumerEnds} ended)`);
         }
         // The others keep waiting for a next stream.
