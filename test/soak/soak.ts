@@ -26,7 +26,7 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import { rng } from '../helpers/reliability.js';
-import { haveStrace, MODES, runDrill, type DrillConfig, type Mode, type RunResult } from '../reliability/concurrent.js';
+import { haveStrace, MODES, runDrill, stopAllRuns, type DrillConfig, type Mode, type RunResult } from '../reliability/concurrent.js';
 
 interface Args { faults: number; seed: number; modes: Mode[]; jobs: number; out: string; replay?: { mode: Mode; seed: number }; maxMinutes: number }
 
@@ -130,6 +130,13 @@ async function main(): Promise<void> {
   const args = parseArgs(process.argv.slice(2));
   if (!haveStrace()) usage('strace is needed (apt-get install strace)');
   const t0 = Date.now();
+  // Interrupted: leave no filebus process or bus behind (those under strace would outlive strace).
+  for (const signal of ['SIGINT', 'SIGTERM'] as const) {
+    process.on(signal, () => {
+      process.stderr.write(`soak: ${signal}: stopping every run in progress\n`);
+      void stopAllRuns().finally(() => process.exit(130));
+    });
+  }
   const totals: Record<string, Totals> = Object.fromEntries((args.replay ? [args.replay.mode] : args.modes).map((m) => [m, emptyTotals()]));
   let faults = 0;
   let next = 0;
