@@ -329,10 +329,12 @@ export async function runDrill(cfg: DrillConfig): Promise<RunResult> {
     const kind = pick(usable);
     if (kind === 'strace-kill') {
       const syscall = pick(SYSCALLS[role][mode]);
-      const when = 1 + Math.floor(random() * SPAN[syscall]!) + (syscall === 'openat' ? offsets[role] : 0);
+      // SPAN is for 300 chunks: a producer fed fewer makes fewer calls.
+      const span = role === 'producer' ? Math.max(1, Math.round((SPAN[syscall]! * cfg.inputChunks) / 300)) : SPAN[syscall]!;
+      const when = 1 + Math.floor(random() * span) + (syscall === 'openat' ? offsets[role] : 0);
       return { kind, syscall, when };
     }
-    if (kind === 'enospc') return { kind, syscall: 'pwrite64', when: 1 + Math.floor(random() * 30) };
+    if (kind === 'enospc') return { kind, syscall: 'pwrite64', when: 1 + Math.floor(random() * Math.min(30, cfg.inputChunks / 2)) };
     if (kind === 'timed-kill') return { kind, at: Math.floor(random() * 1500) };
     return { kind, at: Math.floor(random() * 1200), pauseMs: 20 + Math.floor(random() * 400) };
   };
@@ -442,7 +444,12 @@ export async function runDrill(cfg: DrillConfig): Promise<RunResult> {
       countFault('enospc');
       res.injectedAt['consumer pwrite64 ENOSPC'] = (res.injectedAt['consumer pwrite64 ENOSPC'] ?? 0) + 1;
     } else {
-      defect(`${actor.label} failed (${JSON.stringify(exit)}): ${stderr.trim().split('\n')[0] ?? ''}`);
+      let why = '';
+      const cursor = /cursor file (\S+) is corrupt/.exec(stderr)?.[1];
+      try {
+        if (cursor && fs.statSync(cursor).size === 0) why = ' (its cursor is empty: a run killed between creating it and writing its first record left it, and the name can never resume)';
+      } catch { /* gone */ }
+      defect(`${actor.label} failed (${JSON.stringify(exit)}): ${stderr.trim().split('\n')[0] ?? ''}${why}`);
       s.done = true; // not restarted: its failure is the finding, not a hang
       return;
     }
@@ -472,7 +479,8 @@ export async function runDrill(cfg: DrillConfig): Promise<RunResult> {
     // Fed a block every 2 ms (after a first few): publishes come in batches, interleaved with the other producers'.
     const started = Date.now();
     feeder.start(() => Math.min(count, 8 + Math.floor((Date.now() - started) / 2)));
-    void actor.proc.exited.then((exit) => {
+    // closed, not exited: its stderr is read to the end by then.
+    void actor.proc.closed.then((exit) => {
       feeder.close();
       if (exit.code === 0 && exit.signal === null) {
         actor.finished = true;
@@ -505,7 +513,9 @@ export async function runDrill(cfg: DrillConfig): Promise<RunResult> {
         const idle = (): boolean => {
           if (Date.now() < notBefore) return false;
           if ((progress.get(a.tag!) ?? -1) >= cfg.inputChunks - 1) return true;
-          if (a.feeder!.fed < cfg.inputChunks) return false;
+          if (Date.now() - a.proc.startedAt > 15_000) return true;
+          // Lossless consumers emit every chunk: wait for its last; lossy ones may miss it.
+          if (mode !== 'lossy' || a.feeder!.fed < cfg.inputChunks) return false;
           allFedAt ??= Date.now();
           return Date.now() - allFedAt > 1000;
         };
@@ -522,7 +532,7 @@ export async function runDrill(cfg: DrillConfig): Promise<RunResult> {
         a.faulted = true;
         await killTraced(a.proc);
       }
-      await a.proc.exited;
+      await a.proc.closed;
     }
   };
 
@@ -577,7 +587,7 @@ export async function runDrill(cfg: DrillConfig): Promise<RunResult> {
       }
       for (const f of finals) f.feeder!.close();
       for (const f of finals) {
-        await waitFor(f.proc.exited, `${f.label} (last producer) to finish`);
+        await waitFor(f.proc.closed, `${f.label} (last producer) to finish`);
       }
       producersDone = true;
       if (mode === 'back-pressure') ensureBackPressureConsumers();

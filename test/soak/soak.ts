@@ -123,7 +123,7 @@ function table(totals: Record<string, Totals>): string {
   const rows = Object.entries(totals).map(([mode, t]) => [mode, t.runs, t.faults, t.records, t.lost, t.repeated, t.allowedRepeats, t.torn, t.reusedNumbers, t.hung, t.failedRuns].map(String));
   const width = head.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
   const line = (cells: string[]): string => `| ${cells.map((c, i) => (i === 0 ? c.padEnd(width[i]!) : c.padStart(width[i]!))).join(' | ')} |`;
-  return [line(head), `|${width.map((w, i) => (i === 0 ? `-${'-'.repeat(w)}-` : `-${'-'.repeat(w - 1)}:-`)).join('|')}|`, ...rows.map(line)].join('\n');
+  return [line(head), `|${width.map((w, i) => (i === 0 ? '-'.repeat(w + 2) : `${'-'.repeat(w + 1)}:`)).join('|')}|`, ...rows.map(line)].join('\n');
 }
 
 async function main(): Promise<void> {
@@ -170,7 +170,9 @@ async function main(): Promise<void> {
   process.stdout.write(`seed ${args.seed}, ${seconds} s, jobs ${args.jobs}${stoppedByTime ? `, stopped at --max-minutes ${args.maxMinutes}` : ''}; ` +
     `records: tagged ${128}-byte records, 4 to a chunk; results in ${args.out}\n`);
   for (const [mode, t] of Object.entries(totals)) {
-    for (const f of t.failures.slice(0, 5)) process.stdout.write(`${mode} seed ${f.seed}${f.hung ? ' (hung)' : ''}: ${f.defects[0]}\n  replay: ${f.replay}\n`);
+    for (const f of t.failures.slice(0, 5)) {
+      process.stdout.write(`${mode} seed ${f.seed}${f.hung ? ' (hung)' : ''}:\n  ${f.defects.slice(0, 3).join('\n  ')}\n  replay: ${f.replay}\n`);
+    }
   }
   fs.writeFileSync(args.out, `${JSON.stringify({
     seed: args.seed, faultsRequested: args.faults, modes: Object.keys(totals), jobs: args.jobs, seconds, stoppedByTime,
