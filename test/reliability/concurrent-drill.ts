@@ -7,8 +7,8 @@ import { expect } from 'vitest';
 import { RUNS, seedFor, writeResults } from '../helpers/reliability.js';
 import { drillConfig, haveStrace, runDrill, type Mode, type RunResult } from './concurrent.js';
 
-/** Runs per mode: RELIABILITY_CONCURRENT_RUNS, else a twenty-fifth of RELIABILITY_RUNS (8 by default). */
-export const CONCURRENT_RUNS = Number(process.env.RELIABILITY_CONCURRENT_RUNS ?? Math.max(1, Math.round(RUNS / 25)));
+/** Runs per mode: RELIABILITY_CONCURRENT_RUNS, else a thirty-third of RELIABILITY_RUNS (6 by default). */
+export const CONCURRENT_RUNS = Number(process.env.RELIABILITY_CONCURRENT_RUNS ?? Math.max(1, Math.round(RUNS / 33)));
 
 export async function concurrentDrill(mode: Mode): Promise<void> {
   if (!haveStrace()) throw new Error('strace is needed for the injected kills (apt-get install strace)');

@@ -61,6 +61,8 @@ export interface DrillConfig {
   readonly finalChunks: number;
   /** After the last producers start, everything must have ended within this. */
   readonly endPhaseMs: number;
+  /** Back-pressure: how many times P last producers end together (a new stream follows each end). */
+  readonly endRounds?: number;
 }
 
 /** The CI drill's run: 3 producers (3 faulted each, then 3 ending together), 3 consumers. */
@@ -72,10 +74,12 @@ export function drillConfig(mode: Mode, seed: number): DrillConfig {
     consumers: 3,
     producerFaults: 3,
     consumerFaults: mode === 'lossy' ? 2 : 3,
-    kinds: ['strace-kill', 'strace-kill', 'strace-kill', 'timed-kill', 'stop', 'enospc'],
+    // Mostly injected kills: they land between the steps of a publish, which a timed kill almost never does.
+    kinds: ['strace-kill', 'strace-kill', 'strace-kill', 'strace-kill', 'timed-kill', 'stop', 'enospc'],
     inputChunks: 300,
     finalChunks: 10,
     endPhaseMs: 30_000,
+    endRounds: 2,
   };
 }
 
@@ -323,12 +327,15 @@ export async function runDrill(cfg: DrillConfig): Promise<RunResult> {
       : 0,
   };
 
+  const nextSyscall = { producer: Math.floor(random() * 100), consumer: Math.floor(random() * 100) };
   const chooseFault = (role: 'producer' | 'consumer', allowed: readonly FaultKind[]): Fault | undefined => {
     const usable = kinds.filter((k) => allowed.includes(k)); // kinds may repeat a kind to weigh it
     if (usable.length === 0) return undefined;
     const kind = pick(usable);
     if (kind === 'strace-kill') {
-      const syscall = pick(SYSCALLS[role][mode]);
+      // In turn through the list (from a random start): every run meets every step of a publish.
+      const list = SYSCALLS[role][mode];
+      const syscall = list[(nextSyscall[role]++) % list.length]!;
       // SPAN is for 300 chunks: a producer fed fewer makes fewer calls.
       const span = role === 'producer' ? Math.max(1, Math.round((SPAN[syscall]! * cfg.inputChunks) / 300)) : SPAN[syscall]!;
       const when = 1 + Math.floor(random() * span) + (syscall === 'openat' ? offsets[role] : 0);
@@ -571,70 +578,76 @@ export async function runDrill(cfg: DrillConfig): Promise<RunResult> {
       }
       await Promise.all(Array.from({ length: cfg.producers }, (_, s) => runSlot(s)));
 
-      // The last producers, all at once.
-      hangDeadline = Date.now() + cfg.endPhaseMs;
-      endPhaseStart = Date.now();
-      const finals = Array.from({ length: cfg.producers }, (_, s) => startProducer(s, cfg.producerFaults, undefined, cfg.finalChunks));
-      // Their input ends at one instant, once all of them run (registered) and have been fed everything:
-      // they reach end of input together.
-      const registered = (): number => {
-        let names: string[] = [];
-        try { names = fs.readdirSync(`${bus}.producers`); } catch { /* not yet */ }
-        return finals.filter((f) => names.some((n) => n.endsWith('.producer') && n.split('.').at(-3) === String(traceeOf(f.proc.pid) ?? f.proc.pid))).length;
-      };
-      while (registered() < finals.length || finals.some((f) => f.feeder!.fed < cfg.finalChunks)) {
-        await waitFor(delay(5), 'the last producers to register');
-      }
-      for (const f of finals) f.feeder!.close();
-      for (const f of finals) {
-        await waitFor(f.proc.closed, `${f.label} (last producer) to finish`);
-      }
-      producersDone = true;
-      if (mode === 'back-pressure') ensureBackPressureConsumers();
-
-      if (mode === 'multicast') {
-        while (consumerSlots.some((s) => !s.done)) {
-          const waiting = consumerSlots.map((s, i) => (s.done ? undefined : `consumer ${i}`)).filter(Boolean).join(', ');
-          await waitFor(delay(20), `${waiting} to end at the end marker`);
-        }
-      } else if (mode === 'back-pressure') {
-        const finalsDone = [...tags.values()].filter((t) => t.completed).length;
-        // A consumer killed between removing an end marker and exiting took it with it (no design can make those
-        // two one step): once no marker is left anywhere on the bus, the markers missing are those, if that many
-        // consumers were killed since the last producers started.
-        const markersOnBus = (): number => {
-          let n = 0;
-          for (const name of fs.readdirSync(dir)) {
-            if (name !== 'bus' && !name.endsWith('.taken')) continue;
-            try { if (fs.statSync(path.join(dir, name)).size === 0) n += 1; else return Number.POSITIVE_INFINITY; } catch { /* gone */ }
-          }
-          return n;
+      // The last producers, all at once; back-pressure: several rounds of them (a stream may follow an end).
+      const rounds = mode === 'back-pressure' ? (cfg.endRounds ?? 1) : 1;
+      let markersEaten = 0;
+      for (let round = 0; round < rounds; round++) {
+        hangDeadline = Date.now() + cfg.endPhaseMs;
+        endPhaseStart = Date.now();
+        if (round > 0) { producersDone = false; ensureBackPressureConsumers(); }
+        const finals = Array.from({ length: cfg.producers }, (_, s) => startProducer(s, cfg.producerFaults + round, undefined, cfg.finalChunks));
+        // Their input ends at one instant, once all of them run (registered) and have been fed everything:
+        // they reach end of input together.
+        const registered = (): number => {
+          let names: string[] = [];
+          try { names = fs.readdirSync(`${bus}.producers`); } catch { /* not yet */ }
+          return finals.filter((f) => names.some((n) => n.endsWith('.producer') && n.split('.').at(-3) === String(traceeOf(f.proc.pid) ?? f.proc.pid))).length;
         };
-        let quietSince: number | undefined;
-        while (consumerEnds < finalsDone) {
-          if (markersOnBus() === 0 && consumerSlots.every((s) => !s.live || s.live.reader!.pending.length === 0)) {
-            quietSince ??= Date.now();
-            if (Date.now() - quietSince > 2000) {
-              const eaten = finalsDone - consumerEnds;
-              const killedLate = actors.filter((a) => a.role === 'consumer' && a.faulted && a.exit !== undefined && (a.endedAt ?? 0) >= endPhaseStart).length;
-              res.markersTakenByKilledConsumers += eaten;
-              if (eaten > killedLate) defect(`${eaten} end markers gone from the bus without ending a consumer (${killedLate} consumers killed since the last producers started)`);
-              break;
-            }
-          } else quietSince = undefined;
-          await waitFor(delay(20), `${finalsDone} end markers to end ${finalsDone} consumers (${consumerEnds} ended)`);
+        while (registered() < finals.length || finals.some((f) => f.feeder!.fed < cfg.finalChunks)) {
+          await waitFor(delay(5), 'the last producers to register');
         }
-        // The others keep waiting for a next stream.
-        await delay(200);
-      } else {
-        // Lossy: every consumer catches up with the chunk at FILE.
-        let head: ChunkRef | undefined;
-        try { head = checkChunk(fs.readFileSync(bus), FORMAT); } catch (error) { defect(`FILE after the last producers: ${(error as Error).message}`); }
-        if (head) {
-          for (const s of consumerSlots) {
-            const r = s.live?.reader;
-            while (r && !(r.chunks.at(-1)?.tag === head.tag && r.chunks.at(-1)?.index === head.index)) {
-              await waitFor(delay(10), `lossy ${s.live!.label} to emit the newest chunk ${head.tag}#${head.index}`);
+        for (const f of finals) f.feeder!.close();
+        for (const f of finals) {
+          await waitFor(f.proc.closed, `${f.label} (last producer) to finish`);
+        }
+        producersDone = true;
+        if (mode === 'back-pressure') ensureBackPressureConsumers();
+
+        if (mode === 'multicast') {
+          while (consumerSlots.some((s) => !s.done)) {
+            const waiting = consumerSlots.map((s, i) => (s.done ? undefined : `consumer ${i}`)).filter(Boolean).join(', ');
+            await waitFor(delay(20), `${waiting} to end at the end marker`);
+          }
+        } else if (mode === 'back-pressure') {
+          const finalsDone = [...tags.values()].filter((t) => t.completed).length;
+          // A consumer killed between removing an end marker and exiting took it with it (no design can make those
+          // two one step): once no marker is left anywhere on the bus, the markers missing are those, if that many
+          // consumers were killed since the last producers started.
+          const markersOnBus = (): number => {
+            let n = 0;
+            for (const name of fs.readdirSync(dir)) {
+              if (name !== 'bus' && !name.endsWith('.taken')) continue;
+              try { if (fs.statSync(path.join(dir, name)).size === 0) n += 1; else return Number.POSITIVE_INFINITY; } catch { /* gone */ }
+            }
+            return n;
+          };
+          let quietSince: number | undefined;
+          while (consumerEnds + markersEaten < finalsDone) {
+            if (markersOnBus() === 0 && consumerSlots.every((s) => !s.live || s.live.reader!.pending.length === 0)) {
+              quietSince ??= Date.now();
+              if (Date.now() - quietSince > 2000) {
+                const eaten = finalsDone - consumerEnds - markersEaten;
+                markersEaten += eaten;
+                const killedLate = actors.filter((a) => a.role === 'consumer' && a.faulted && a.exit !== undefined && (a.endedAt ?? 0) >= endPhaseStart).length;
+                res.markersTakenByKilledConsumers += eaten;
+                if (eaten > killedLate) defect(`${eaten} end markers gone from the bus without ending a consumer (${killedLate} consumers killed since the last producers started)`);
+                break;
+              }
+            } else quietSince = undefined;
+            await waitFor(delay(20), `${finalsDone} end markers to end ${finalsDone} consumers (${consumerEnds} ended)`);
+          }
+          // The others keep waiting for a next stream.
+          await delay(200);
+        } else {
+          // Lossy: every consumer catches up with the chunk at FILE.
+          let head: ChunkRef | undefined;
+          try { head = checkChunk(fs.readFileSync(bus), FORMAT); } catch (error) { defect(`FILE after the last producers: ${(error as Error).message}`); }
+          if (head) {
+            for (const s of consumerSlots) {
+              const r = s.live?.reader;
+              while (r && !(r.chunks.at(-1)?.tag === head.tag && r.chunks.at(-1)?.index === head.index)) {
+                await waitFor(delay(10), `lossy ${s.live!.label} to emit the newest chunk ${head.tag}#${head.index}`);
+              }
             }
           }
         }
