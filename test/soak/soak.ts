@@ -90,6 +90,7 @@ export function soakConfig(mode: Mode, seed: number): DrillConfig {
     inputChunks: between(60, 200),
     finalChunks: between(5, 20),
     endPhaseMs: 30_000,
+    endRounds: mode === 'back-pressure' ? between(1, 3) : 1,
   };
 }
 
