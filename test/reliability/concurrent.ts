@@ -333,7 +333,7 @@ export async function runDrill(cfg: DrillConfig): Promise<RunResult> {
     if (usable.length === 0) return undefined;
     const kind = pick(usable);
     if (kind === 'strace-kill') {
-      // In turn through the list (from a random start): every run meets every step of a publish.
+      // In turn through the list (from a random start): the runs cover every step of a publish evenly.
       const list = SYSCALLS[role][mode];
       const syscall = list[(nextSyscall[role]++) % list.length]!;
       // SPAN is for 300 chunks: a producer fed fewer makes fewer calls.
