@@ -20,7 +20,8 @@
  *   --modes LIST   comma-separated: lossy,back-pressure,multicast (default all)
  *   --jobs J       runs at once (default 2)
  *   --out FILE     JSON results (default soak-results.json)
- *   --replay MODE:SEED   one run, as the soak ran it (a failing run's seed is printed)
+ *   --replay MODE:SEED   one run with the choices the soak made for it (a failing run's seed is printed;
+ *                        the timing differs, so a race it met may need a few replays)
  *   --max-minutes M      start no new run after M minutes (default 600)
  */
 import fs from 'node:fs';
@@ -168,7 +169,7 @@ async function main(): Promise<void> {
   const failed = all.lost + all.repeated + all.torn + all.hung + all.failedRuns > 0;
   const seconds = Math.round((Date.now() - t0) / 1000);
   process.stdout.write(`${table({ ...totals, ...(Object.keys(totals).length > 1 ? { all } : {}) })}\n`);
-  process.stdout.write(`seed ${args.seed}, ${seconds} s, jobs ${args.jobs}${stoppedByTime ? `, stopped at --max-minutes ${args.maxMinutes}` : ''}; ` +
+  process.stdout.write(`${args.replay ? `replay ${args.replay.mode}:${args.replay.seed}` : `seed ${args.seed}`}, ${seconds} s, jobs ${args.replay ? 1 : args.jobs}${stoppedByTime ? `, stopped at --max-minutes ${args.maxMinutes}` : ''}; ` +
     `records: tagged ${128}-byte records, 4 to a chunk; results in ${args.out}\n`);
   for (const [mode, t] of Object.entries(totals)) {
     for (const f of t.failures.slice(0, 5)) {
