@@ -197,7 +197,10 @@ describe.skipIf(!REFERENCE)(SUITE, () => {
           // Looking for FILE: the reference's event loop is running (its debug log says so), ours has its watch.
           if (consumerImpl === REF) await waitUntil(() => consumer.stderr().includes('Using selector'), 20_000, 'the reference consumer to run');
           else await waitForWatch(consumer.child.pid!);
-          const producer = startBus(producerImpl, 'producer', ['--filename', bus]);
+          // Our producer holds its first chunk for two of its --sleep-intervals:
+          // 0.5 s here, so that the reference's 0.1 s polls get several chances
+          // even on a loaded machine (the old code did not hold it at all).
+          const producer = startBus(producerImpl, 'producer', [...(producerImpl === OURS ? ['--sleep-interval', '0.5'] : []), '--filename', bus]);
           await producer.write(first);
           await waitUntil(() => fs.existsSync(bus), 20_000, 'the first chunk at FILE');
           await producer.write(second);
