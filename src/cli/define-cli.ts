@@ -21,8 +21,10 @@ const EPILOGUE = [
   `Environment: ${ENVIRONMENT_OPTIONS.map((e) => e.variable).join(', ')} set the flag of the same name ` +
     '(booleans: 1, true, yes, on or 0, false, no, off; an empty variable counts as unset). A flag on the command line wins; ' +
     'a variable for an option that does not apply to the mode is ignored, and status and remove-consumer read only FILEBUS_FILENAME.',
-  'Exit status: 0 on success; 1 when the bus cannot be read or written; 2 for a bad command line, path or FILEBUS_* variable; ' +
-    '3 when status finds no bus at FILE; 141 when a consumer\'s output is closed (like a filter killed by SIGPIPE). ' +
+  'Exit status: 0 on success; 1 when the bus cannot be read or written, or before touching it when a producer\'s standard input ' +
+    'or a consumer\'s standard output is closed (Node reopens a closed one as /dev/null read-write, which is refused too: use ' +
+    '< /dev/null or > /dev/null), open the wrong way, or a directory; 2 for a bad command line, path or FILEBUS_* variable; ' +
+    '3 when status finds no bus at FILE; 141 when a consumer\'s output is closed mid-stream (like a filter killed by SIGPIPE). ' +
     'On SIGINT or SIGTERM filebus releases the lock, then dies of the signal.',
 ].join('\n\n');
 

@@ -11,6 +11,7 @@ import { formatStatus } from './status-report.js';
 import { oneLine } from './format.js';
 import { writeAll } from './write-output.js';
 import { feedStandardInput } from './read-input.js';
+import { checkStandardInput, checkStandardOutput } from './standard-streams.js';
 
 function busOptions(args: CliArgs, signal: AbortSignal): BusOptions {
   return {
@@ -29,6 +30,7 @@ function busOptions(args: CliArgs, signal: AbortSignal): BusOptions {
 
 /** stdin onto the bus; at end of input, the mode's end marker. */
 export async function runProducer(args: CliArgs, signal: AbortSignal): Promise<void> {
+  checkStandardInput();
   const producer = new Producer({ ...busOptions(args, signal), blockingRead: args.blockingRead });
   const log = logger(args, 'producer');
   log(1, `${args.mode} producer on ${args.filename}`);
@@ -85,6 +87,7 @@ function logBus(log: (level: number, message: string) => void, info: BusInfo, ar
  * delivered: a consumer killed mid-write leaves it on the bus.
  */
 export async function runConsumer(args: CliArgs, signal: AbortSignal): Promise<void> {
+  checkStandardOutput();
   const consumer = new Consumer({
     ...busOptions(args, signal),
     ...(args.name !== undefined && { name: args.name }),

@@ -73,9 +73,10 @@ async function* takenChunks(bus: Bus, into: ReadBuffer): ChunkSource {
         current = undefined;
         continue;
       }
-      // The end marker. Chunks other consumers still hold are waited for,
-      // and those of consumers that died are delivered first: nothing taken
-      // is left behind when the stream is over.
+      // The end marker. Data chunks other consumers still hold are waited
+      // for, and those of consumers that died are delivered first: nothing
+      // taken is left behind when the stream is over. End markers others
+      // hold are not waited for (taken-chunk.ts, adoptAbandoned).
       for (;;) {
         const held = await adopt(current);
         if (backlog.length > 0) break;

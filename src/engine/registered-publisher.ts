@@ -46,6 +46,10 @@ export class RegisteredPublisher implements Publisher {
     return this.#inner.batch;
   }
 
+  holdBeforeCut(): Promise<void> | undefined {
+    return this.#inner.holdBeforeCut?.();
+  }
+
   async publishAll(chunks: readonly (readonly Buffer[])[]): Promise<void> {
     await this.#inner.publishAll(chunks);
     this.#chunks += chunks.length;

@@ -132,6 +132,9 @@ export class Producer extends Writable {
         await nextTurn();
         if (this.#queue.bytes === 0) return;
       }
+      // A full block goes out at once: only short chunks are held back (publisher.ts, LossyPublisher).
+      const hold = this.#queue.bytes < this.#blockSize ? publisher.holdBeforeCut?.() : undefined;
+      if (hold) await hold;
       // Full blocks already waiting go out together where the mode allows
       // it (multicast: one lock hold and one FILE update for the lot).
       const chunks = [this.#queue.take(this.#blockSize)];

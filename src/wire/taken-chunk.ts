@@ -90,7 +90,11 @@ export function takenNames(paths: BusPaths, ours?: TakenChunk): string[] {
 
 /**
  * Under the bus lock: the taken chunks whose holders are gone, made ours,
- * oldest first; and how many are held by live consumers (other than `ours`).
+ * oldest first; and how many data chunks live consumers (other than `ours`)
+ * hold. End markers they hold are not counted: each ends its own holder,
+ * and a consumer holding a marker that waited for another's would wait for
+ * a consumer waiting for it in turn (several producers each end with a
+ * marker). A taken file's size is final: it was renamed from a whole FILE.
  */
 export function adoptAbandoned(paths: BusPaths, ours?: TakenChunk): { adopted: TakenChunk[]; held: number } {
   const names = takenNames(paths, ours);
@@ -114,7 +118,7 @@ export function adoptAbandoned(paths: BusPaths, ours?: TakenChunk): { adopted: T
       }
       if (!tryFlock(fd, 'exclusive', file)) {
         closeQuietly(fd);
-        held += 1;
+        if (st.size > 0) held += 1;
         continue;
       }
     } catch (error) {

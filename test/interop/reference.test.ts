@@ -17,6 +17,7 @@ import path from 'node:path';
 import { setTimeout as delay } from 'node:timers/promises';
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { BIN, tempDir, waitUntil } from '../helpers/cli.js';
+import { waitForWatch } from '../helpers/procs.js';
 import {
   OURS, describeExit, exitWithin, isInterleaving, killAll, referenceImpl, startBus,
   type BusProcess, type Impl,
@@ -180,6 +181,38 @@ describe.skipIf(!REFERENCE)(SUITE, () => {
         expectSameBytes(cExit.stdout, expected, `${consumerImpl.name} lossy consumer output`);
         expect(leftovers(path.dirname(bus))).toEqual(['bus', 'bus.lock']);
       });
+
+      // Issue 13, point 5. A reference consumer started before FILE exists
+      // cannot watch it: it looks every --sleep-interval until FILE appears.
+      // A producer that replaced the first chunk at once (the second message
+      // came while the first was being published) lost it for that consumer
+      // (in most runs, on the old code). Each run starts on a new bus.
+      it('consumer started before FILE exists, the second message sent as soon as the first is at FILE: both arrive, in order', async () => {
+        for (let run = 0; run < 5; run++) {
+          if (work) fs.rmSync(work, { recursive: true, force: true });
+          setup();
+          const first = binary(11 + run);
+          const second = binary(23);
+          const consumer = startBus(consumerImpl, 'consumer', [...(consumerImpl === REF ? ['-v', '-v'] : []), '--filename', bus]);
+          // Looking for FILE: the reference's event loop is running (its debug log says so), ours has its watch.
+          if (consumerImpl === REF) await waitUntil(() => consumer.stderr().includes('Using selector'), 20_000, 'the reference consumer to run');
+          else await waitForWatch(consumer.child.pid!);
+          // Our producer holds its first chunk for two of its --sleep-intervals:
+          // 0.5 s here, so that the reference's 0.1 s polls get several chances
+          // even on a loaded machine (the old code did not hold it at all).
+          const producer = startBus(producerImpl, 'producer', [...(producerImpl === OURS ? ['--sleep-interval', '0.5'] : []), '--filename', bus]);
+          await producer.write(first);
+          await waitUntil(() => fs.existsSync(bus), 20_000, 'the first chunk at FILE');
+          await producer.write(second);
+          await waitUntil(() => consumer.stdoutBytes() >= first.length + second.length, 5_000).catch(() => {});
+          producer.endInput();
+          const pExit = await exitWithin(producer, 20_000, 'producer at end of input');
+          expect(pExit.code, describeExit(producer, pExit)).toBe(0);
+          await delay(200); // room for a duplicate to show up
+          const cExit = await consumer.stop();
+          expectSameBytes(cExit.stdout, Buffer.concat([first, second]), `run ${run}: ${consumerImpl.name} lossy consumer output`);
+        }
+      }, 120_000);
 
       // The reference producer publishes a 1 MiB file as one chunk at this block
       // size, so even a polling lossy consumer gets all of it. A producer that

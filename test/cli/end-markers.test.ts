@@ -1,0 +1,159 @@
+import fs from 'node:fs';
+import path from 'node:path';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { randomData, tempDir, waitUntil } from '../helpers/cli.js';
+import { killAll, listTree, startFilebus, waitForWatch, withTimeout, type Exit, type Proc } from '../helpers/procs.js';
+import { parseRecords, range, records, RECORD_SIZE, seqsOf } from '../helpers/records.js';
+
+// Back-pressure with several producers: each publishes its own end marker
+// (an empty chunk), and each marker ends one consumer. A consumer holding a
+// marker waits for the data chunks other consumers hold, never for the
+// markers they hold (issue 13, point 2: two consumers each holding a marker
+// waited for each other forever).
+
+let dir: string;
+let busDir: string;
+let bus: string;
+
+beforeEach(() => {
+  dir = tempDir('filebus-end-markers-');
+  busDir = path.join(dir, 'bus-dir');
+  fs.mkdirSync(busDir);
+  bus = path.join(busDir, 'bus');
+});
+
+afterEach(async () => {
+  await killAll();
+  fs.rmSync(dir, { recursive: true, force: true });
+});
+
+const MiB = 1024 * 1024;
+const OK: Exit = { code: 0, signal: null };
+const taken = (): string[] => fs.readdirSync(busDir).filter((name) => name.endsWith('.taken'));
+const takenSizes = (): number[] => taken().map((name) => {
+  try { return fs.statSync(path.join(busDir, name)).size; } catch { return -1; }
+}).sort((a, b) => a - b);
+
+function inputFile(name: string, data: Buffer): string {
+  const file = path.join(dir, name);
+  fs.writeFileSync(file, data);
+  return file;
+}
+
+/** A consumer whose stdout nobody reads yet: it blocks writing a chunk larger than a pipe holds. */
+function holdingConsumer(common: readonly string[]): { proc: Proc; release: () => Promise<Buffer> } {
+  const proc = startFilebus([...common, 'consumer'], { stdin: 'ignore', stdout: 'paused' });
+  const out: Buffer[] = [];
+  const release = async (): Promise<Buffer> => {
+    proc.child.stdout!.on('data', (d: Buffer) => out.push(d));
+    proc.child.stdout!.resume();
+    await waitUntil(() => Buffer.concat(out).length === MiB, 15_000, 'the held chunk to arrive');
+    return Buffer.concat(out);
+  };
+  return { proc, release };
+}
+
+describe('end markers from several producers', () => {
+  it('two consumers each holding an end marker both exit 0 once the data chunk another holds is delivered', async () => {
+    const common = ['--filename', bus, '--back-pressure', '--block-size', String(MiB)];
+    const data = randomData(MiB);
+    // H takes the only data chunk and blocks writing it out.
+    const holder = holdingConsumer(common);
+    const p1 = startFilebus([...common, 'producer'], { stdin: { file: inputFile('data', data) } });
+    await waitUntil(() => takenSizes().join() === String(MiB), 15_000, 'the data chunk taken');
+    // P1's end marker goes to A, which waits for H's chunk.
+    const a = startFilebus([...common, 'consumer'], { stdin: 'ignore' });
+    expect(await withTimeout(p1.done, 15_000, 'producer 1')).toEqual(OK);
+    await waitUntil(() => takenSizes().join() === `0,${MiB}`, 15_000, "A holding producer 1's end marker");
+    // P2 (no input) publishes a second marker, which goes to B.
+    const b = startFilebus([...common, 'consumer'], { stdin: 'ignore' });
+    await waitForWatch(b.pid);
+    const p2 = startFilebus([...common, 'producer'], { stdin: 'ignore' });
+    expect(await withTimeout(p2.done, 15_000, 'producer 2')).toEqual(OK);
+    await waitUntil(() => takenSizes().join() === `0,0,${MiB}` && !fs.existsSync(bus), 15_000, "B holding producer 2's end marker");
+    expect(a.running() && b.running()).toBe(true);
+
+    // H delivers: nothing but end markers is held now, and those end their holders.
+    expect((await holder.release()).equals(data)).toBe(true);
+    expect(await withTimeout(a.done, 15_000, 'consumer A')).toEqual(OK);
+    expect(await withTimeout(b.done, 15_000, 'consumer B')).toEqual(OK);
+    expect(a.stdout().length + b.stdout().length).toBe(0);
+    expect(a.stderr() + b.stderr()).toBe('');
+    // H got no marker: it waits for one, as a consumer with nothing to end it does.
+    expect(holder.proc.running()).toBe(true);
+    const p3 = startFilebus([...common, 'producer'], { stdin: 'ignore' });
+    expect(await withTimeout(p3.done, 15_000, 'producer 3')).toEqual(OK);
+    expect(await withTimeout(holder.proc.done, 15_000, 'consumer H')).toEqual(OK);
+    expect(listTree(busDir)).toEqual(['bus.lock']);
+  });
+
+  it('a consumer killed holding an end marker: the marker ends another consumer instead', async () => {
+    const common = ['--filename', bus, '--back-pressure', '--block-size', String(MiB), '--sleep-interval', '0.2'];
+    const holder = holdingConsumer(common);
+    const p1 = startFilebus([...common, 'producer'], { stdin: { file: inputFile('data', randomData(MiB)) } });
+    await waitUntil(() => takenSizes().join() === String(MiB), 15_000, 'the data chunk taken');
+    const a = startFilebus([...common, 'consumer'], { stdin: 'ignore' });
+    expect(await withTimeout(p1.done, 15_000, 'producer 1')).toEqual(OK);
+    await waitUntil(() => takenSizes().join() === `0,${MiB}`, 15_000, 'A holding the end marker');
+    process.kill(-a.pid, 'SIGKILL');
+    expect(await withTimeout(a.done, 15_000, 'consumer A')).toEqual({ code: null, signal: 'SIGKILL' });
+
+    // The abandoned marker is adopted by B (at its start) or by H (once idle,
+    // after delivering its chunk), and ends the one that adopted it.
+    const b = startFilebus([...common, 'consumer'], { stdin: 'ignore' });
+    await holder.release();
+    const ended = await withTimeout(Promise.race([b, holder.proc].map((c) => c.done.then((exit) => ({ c, exit })))), 15_000,
+      'a consumer to end on the adopted marker');
+    expect(ended.exit).toEqual(OK);
+    const other = ended.c === b ? holder.proc : b;
+    await new Promise((resolve) => setTimeout(resolve, 500));
+    expect(other.running(), 'one marker ends one consumer').toBe(true);
+    other.child.kill('SIGTERM');
+    await withTimeout(other.done, 15_000, 'the other consumer');
+    expect(b.stdout().length).toBe(0);
+    expect(listTree(busDir)).toEqual(['bus.lock']);
+  });
+
+  it('more end markers than consumers: each marker ends one consumer, the extra ones wait on the bus for the next', async () => {
+    const common = ['--filename', bus, '--back-pressure', '--block-size', String(RECORD_SIZE * 4)];
+    const tags = ['A', 'B', 'C'];
+    const count = 200;
+    const consumer = startFilebus([...common, 'consumer'], { stdin: 'ignore' });
+    await waitForWatch(consumer.pid);
+    const producers = tags.map((tag) => startFilebus([...common, 'producer'], { stdin: { file: inputFile(tag, records(tag, count)) } }));
+    expect(await withTimeout(consumer.done, 30_000, 'the consumer')).toEqual(OK);
+    const outputs = [consumer.stdout()];
+    // Two markers are left: one at FILE, one in a producer waiting for FILE to be free. Each ends one more consumer.
+    for (let i = 0; i < 2; i++) {
+      const next = startFilebus([...common, 'consumer'], { stdin: 'ignore' });
+      expect(await withTimeout(next.done, 30_000, `extra consumer ${i + 1}`)).toEqual(OK);
+      outputs.push(next.stdout());
+    }
+    for (const p of producers) expect(await withTimeout(p.done, 15_000, 'a producer')).toEqual(OK);
+    const all = outputs.flatMap((o) => parseRecords(o));
+    for (const tag of tags) expect(seqsOf(all, tag).sort((x, y) => x - y)).toEqual(range(count));
+    expect(listTree(busDir)).toEqual(['bus.lock']);
+  });
+
+  it('N producers and N consumers, many times over: every record once, every consumer exits 0, nothing left', async () => {
+    const n = 3;
+    const count = 60;
+    const runs = Number(process.env.FILEBUS_END_MARKER_RUNS ?? 10);
+    const tags = ['A', 'B', 'C'];
+    const files = tags.map((tag) => inputFile(tag, records(tag, count)));
+    for (let run = 0; run < runs; run++) {
+      const common = ['--filename', bus, '--back-pressure', '--block-size', String(RECORD_SIZE * 2)];
+      const consumers = range(n).map(() => startFilebus([...common, 'consumer'], { stdin: 'ignore' }));
+      await Promise.all(consumers.map((c) => waitForWatch(c.pid)));
+      // Small inputs: the producers end close together, so their markers are taken close together.
+      const producers = files.map((file) => startFilebus([...common, 'producer'], { stdin: { file } }));
+      for (const p of producers) expect(await withTimeout(p.done, 30_000, `run ${run}: a producer`)).toEqual(OK);
+      const exits = await withTimeout(Promise.all(consumers.map((c) => c.done)), 15_000,
+        `run ${run}: the consumers to end (taken chunks left: ${takenSizes().join()})`);
+      expect(exits).toEqual([OK, OK, OK]);
+      const all = consumers.flatMap((c) => parseRecords(c.stdout()));
+      for (const tag of tags) expect(seqsOf(all, tag).sort((x, y) => x - y)).toEqual(range(count));
+      expect(listTree(busDir)).toEqual(['bus.lock']);
+    }
+  }, 300_000);
+});
