@@ -157,6 +157,21 @@ export class OwnedCursor {
     this.#position = position;
   }
 
+  /**
+   * Whether this cursor's file is still the one at its name: not when the
+   * bus was deleted (and maybe made again) or the cursor removed under it.
+   */
+  isInPlace(): boolean {
+    try {
+      const at = fs.lstatSync(this.file, { bigint: true });
+      const own = fs.fstatSync(this.#fd, { bigint: true });
+      return at.dev === own.dev && at.ino === own.ino;
+    } catch (error) {
+      if (errnoCode(error) === 'ENOENT' || errnoCode(error) === 'ENOTDIR') return false;
+      throw ioError('stat cursor', this.file, error);
+    }
+  }
+
   /** Lets go of the cursor; an anonymous cursor is removed, a named one kept. */
   close(): void {
     if (this.#fd < 0) return;
