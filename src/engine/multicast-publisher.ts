@@ -2,7 +2,6 @@ import fs from 'node:fs';
 import { errnoCode, ioError } from '../errors.js';
 import type { ChangeWatcher } from '../watch/change-watcher.js';
 import { closeQuietly, removeQuietly, writeAllAt } from '../wire/chunk-file.js';
-import { scanCursors } from '../wire/cursor-file.js';
 import type { ProducerRegistration } from '../wire/producer-registry.js';
 import { childPath, tempPath } from '../wire/paths.js';
 import { createFile } from '../util/permissions.js';
@@ -10,6 +9,7 @@ import {
   checksum, consumersDir, ensureMulticastDirs, listSegments, removeSegment, segmentName, segmentSize, segmentsDir,
   type SegmentRef,
 } from '../wire/segments.js';
+import { CursorView } from './cursor-view.js';
 import type { Bus } from './open-bus.js';
 import type { Publisher } from './publisher.js';
 
@@ -79,6 +79,7 @@ export class MulticastPublisher implements Publisher {
   /** Set by a wait at the window, cleared by a call that never waits. */
   #oneAtATime = false;
   #cursorWatcher: ChangeWatcher | undefined;
+  #cursorView: CursorView | undefined;
   readonly #registration: ProducerRegistration;
 
   /** `registration`: this producer's, made by createPublisher; this publisher closes it when it finishes. */
@@ -291,14 +292,21 @@ export class MulticastPublisher implements Publisher {
     if (this.#within(window, this.#retained, size)) return true;
 
     // On a network file system, past the page cache: consumers on other hosts rewrite cursors in place.
-    const cursors = scanCursors(this.#consumers, true, this.#bus.liveness, this.#bus.network);
-    let minAll = Infinity;
-    let minLive = Infinity;
-    for (const cursor of cursors) {
-      minAll = Math.min(minAll, cursor.position);
-      if (cursor.live) minLive = Math.min(minLive, cursor.position);
-    }
-    // Delete down to half a window, never past what a consumer has yet to read.
+    const view = (this.#cursorView ??= new CursorView(this.#consumers, this.#bus.liveness, this.#bus.network));
+    view.refresh();
+    if (this.#deleteDownTo(view.minimums().all, window, size)) return true;
+    // About to wait: only on what the live cursors say now (a cached one may
+    // have moved, or died), and with what that lets retention delete.
+    view.rereadLive();
+    return this.#deleteDownTo(view.minimums().all, window, size);
+  }
+
+  /**
+   * Deletes segments down to half a window, never one a cursor has not
+   * passed; returns whether the new one may go out: no live consumer would
+   * be more than a window behind.
+   */
+  #deleteDownTo(minAll: number, window: { chunks: number } | { bytes: number }, size: number): boolean {
     const keep = 'chunks' in window ? { chunks: Math.max(1, Math.floor(window.chunks / 2)) } : { bytes: Math.floor(window.bytes / 2) };
     while (this.#retained.length > 0) {
       const oldest = this.#retained[0]!;
@@ -306,6 +314,7 @@ export class MulticastPublisher implements Publisher {
       removeSegment(this.#segments, oldest);
       this.#retained.shift();
     }
+    const minLive = this.#cursorView!.minimums().live;
     if (minLive === Infinity) return true;
     // Unread by the slowest live consumer once seq is published.
     const unread = this.#retained.filter((s) => s.seq >= minLive);

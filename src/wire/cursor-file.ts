@@ -196,6 +196,8 @@ export class OwnedCursor {
 /** What a producer or `status` learns about one cursor without owning it. */
 export interface CursorState {
   readonly id: string;
+  /** The cursor's file name in its directory. */
+  readonly name: string;
   readonly file: string;
   readonly position: number;
   readonly live: boolean;
@@ -212,14 +214,9 @@ export interface CursorState {
  * changing its size (GlusterFS mounted without attribute caching but
  * without direct-io-mode: for ever). Where O_DIRECT is refused, a plain read.
  */
-export function scanCursors(dir: string, sweep: boolean, liveness: Liveness, direct = false): CursorState[] {
-  let names: string[];
-  try {
-    names = fs.readdirSync(dir);
-  } catch (error) {
-    if (errnoCode(error) === 'ENOENT') return [];
-    throw ioError('list', dir, error);
-  }
+export function scanCursors(dir: string, sweep: boolean, liveness: Liveness, direct = false, only?: readonly string[]): CursorState[] {
+  // `only`: these file names, not the whole directory (those gone are left out).
+  const names = only ?? listCursorFiles(dir);
   const states: CursorState[] = [];
   for (const fileName of names) {
     const id = cursorIdOf(fileName);
@@ -253,7 +250,7 @@ export function scanCursors(dir: string, sweep: boolean, liveness: Liveness, dir
       }
       // A dead consumer's empty cursor: it died registering, before it had a position.
       if (!live && fs.fstatSync(fd).size === 0) continue;
-      states.push({ id, file, position: readDirectOrPlain(fd, file, directFd), live });
+      states.push({ id, name: fileName, file, position: readDirectOrPlain(fd, file, directFd), live });
     } catch (error) {
       if (error instanceof FilebusError) throw error;
       throw ioError('read cursor', file, error);
@@ -262,6 +259,18 @@ export function scanCursors(dir: string, sweep: boolean, liveness: Liveness, dir
     }
   }
   return states;
+}
+
+/** The names of the cursor files in `dir` (none if it is gone). */
+export function listCursorFiles(dir: string): string[] {
+  let names: string[];
+  try {
+    names = fs.readdirSync(dir);
+  } catch (error) {
+    if (errnoCode(error) === 'ENOENT') return [];
+    throw ioError('list', dir, error);
+  }
+  return names.filter((name) => cursorIdOf(name) !== undefined);
 }
 
 /** O_NONBLOCK: a named pipe planted as a cursor must not hang whoever looks. */
