@@ -34,6 +34,9 @@ interface Retained extends SegmentRef {
   readonly size: number;
 }
 
+/** What retention says about the next chunk. */
+type Room = 'go' | 'wait' | 'install first';
+
 /** The file this producer linked FILE to last, as it was once its publish was over. */
 interface Head {
   /** Held open so the inode cannot be freed and its number given to another file. */
@@ -73,6 +76,8 @@ export class MulticastPublisher implements Publisher {
   readonly #segments: string;
   readonly #consumers: string;
   #retained: Retained[] = [];
+  /** How many of the newest in #retained are decided but not yet renamed into place. */
+  #unplaced = 0;
   #head: Head | undefined;
   /** Temporary files not yet published, and their open descriptors. */
   readonly #temps = new Map<string, number>();
@@ -121,15 +126,24 @@ export class MulticastPublisher implements Publisher {
         await lock.acquire(signal);
         try {
           this.#refreshHead();
-          const first = done;
+          let first = done;
           for (; done < upto; done++) {
             const { crc, size } = pending[done]!;
             const seq = (this.#retained.at(-1)?.seq ?? 0) + 1;
-            if (!this.#makeRoom(seq, size)) {
+            let room = this.#makeRoom(size);
+            if (room === 'install first') {
+              // Retention would delete chunks of this batch not yet in place
+              // (a window smaller than the batch): put those in place first.
+              this.#install(pending.slice(first, done), this.#retained.slice(first - done));
+              first = done;
+              room = this.#makeRoom(size);
+            }
+            if (room === 'wait') {
               blocked = true;
               break;
             }
             this.#retained.push({ seq, crc, name: segmentName(seq, crc), size });
+            this.#unplaced += 1;
           }
           if (done > first) this.#install(pending.slice(first, done), this.#retained.slice(first - done));
         } finally {
@@ -228,6 +242,7 @@ export class MulticastPublisher implements Publisher {
       if (st && st.dev === head.dev && st.ino === head.ino && st.ctimeNs === head.ctimeNs) return;
     }
     this.#forgetHead();
+    this.#unplaced = 0;
     const bytes = 'bytes' in this.#bus.options.window;
     // Segments never change once in place: sizes already known need no stat.
     const known = bytes ? new Map(this.#retained.map((s) => [s.name, s.size])) : undefined;
@@ -272,6 +287,7 @@ export class MulticastPublisher implements Publisher {
       chunk.temp = undefined;
       if (chunk !== last) closeQuietly(chunk.fd);
     }
+    this.#unplaced = 0;
     // After the renames, which change the ctime.
     try {
       const st = fs.fstatSync(last.fd, { bigint: true });
@@ -286,15 +302,16 @@ export class MulticastPublisher implements Publisher {
    * Deletes what retention allows before `seq` is added. Returns false when
    * the producer must wait: a live consumer would be more than a window behind.
    */
-  #makeRoom(seq: number, size: number): boolean {
+  #makeRoom(size: number): Room {
     const { window, retainAll } = this.#bus.options;
-    if (retainAll) return true;
-    if (this.#within(window, this.#retained, size)) return true;
+    if (retainAll) return 'go';
+    if (this.#within(window, this.#retained, size)) return 'go';
 
     // On a network file system, past the page cache: consumers on other hosts rewrite cursors in place.
     const view = (this.#cursorView ??= new CursorView(this.#consumers, this.#bus.liveness, this.#bus.network));
     view.refresh();
-    if (this.#deleteDownTo(view.minimums().all, window, size)) return true;
+    const room = this.#deleteDownTo(view.minimums().all, window, size);
+    if (room !== 'wait') return room;
     // About to wait: only on what the live cursors say now (a cached one may
     // have moved, or died), and with what that lets retention delete.
     view.rereadLive();
@@ -303,22 +320,24 @@ export class MulticastPublisher implements Publisher {
 
   /**
    * Deletes segments down to half a window, never one a cursor has not
-   * passed; returns whether the new one may go out: no live consumer would
-   * be more than a window behind.
+   * passed; returns whether the new one may go out: not while a live
+   * consumer would be more than a window behind, nor before the chunks of
+   * this batch that retention would delete are in place.
    */
-  #deleteDownTo(minAll: number, window: { chunks: number } | { bytes: number }, size: number): boolean {
+  #deleteDownTo(minAll: number, window: { chunks: number } | { bytes: number }, size: number): Room {
     const keep = 'chunks' in window ? { chunks: Math.max(1, Math.floor(window.chunks / 2)) } : { bytes: Math.floor(window.bytes / 2) };
     while (this.#retained.length > 0) {
       const oldest = this.#retained[0]!;
       if (oldest.seq >= minAll || this.#within(keep, this.#retained, size)) break;
+      if (this.#retained.length <= this.#unplaced) return 'install first';
       removeSegment(this.#segments, oldest);
       this.#retained.shift();
     }
     const minLive = this.#cursorView!.minimums().live;
-    if (minLive === Infinity) return true;
+    if (minLive === Infinity) return 'go';
     // Unread by the slowest live consumer once seq is published.
     const unread = this.#retained.filter((s) => s.seq >= minLive);
-    return this.#within(window, unread, size);
+    return this.#within(window, unread, size) ? 'go' : 'wait';
   }
 
   /** Whether `segments` plus the new one fit in `limit`. */

@@ -156,3 +156,22 @@ describe('multicast retention with a remembered view of the cursors', () => {
     }
   });
 });
+
+describe('multicast window smaller than a batch', () => {
+  it('no consumer, --window 2, 200 queued chunks published in batches: exit 0, at most 2 segments kept, the newest ones, whole', async () => {
+    const dir = scratch();
+    const bus = path.join(dir, 'bus');
+    const block = 4096;
+    const input = Buffer.concat(Array.from({ length: 200 }, (_, i) => Buffer.alloc(block, i % 251)));
+    const result = await within(start(mc(bus, '--window', '2', '--block-size', String(block), 'producer'), { stdin: writeInput(dir, 'input', input) }).done, 30_000, 'the producer');
+    expect(result).toMatchObject({ code: 0, signal: null, stderr: '' });
+    const kept = segments(bus);
+    // At most the window, ending with the end marker (201); any chunk kept is whole and the right one.
+    expect(kept.length).toBeLessThanOrEqual(2);
+    expect(kept.at(-1)!.seq).toBe(201);
+    expect(fs.statSync(kept.at(-1)!.path).size).toBe(0);
+    for (const s of kept.slice(0, -1)) expect(fs.readFileSync(s.path).equals(input.subarray((s.seq - 1) * block, s.seq * block))).toBe(true);
+    // Nothing of the batches was left behind as a temporary file.
+    expect(fs.readdirSync(dir).filter((n) => n.endsWith('.new'))).toEqual([]);
+  });
+});
