@@ -1,17 +1,20 @@
 import fs from 'node:fs';
 import { errnoCode, ioError } from '../errors.js';
 import type { ChangeWatcher } from '../watch/change-watcher.js';
-import { removeQuietly, writeNewFile } from '../wire/chunk-file.js';
-import { scanCursors } from '../wire/cursor-file.js';
+import { closeQuietly, removeQuietly, writeAllAt } from '../wire/chunk-file.js';
 import type { ProducerRegistration } from '../wire/producer-registry.js';
 import { childPath, tempPath } from '../wire/paths.js';
-import { identityOnServer } from '../wire/server-view.js';
+import { createFile } from '../util/permissions.js';
 import {
   checksum, consumersDir, ensureMulticastDirs, listSegments, removeSegment, segmentName, segmentSize, segmentsDir,
   type SegmentRef,
 } from '../wire/segments.js';
+import { CursorView } from './cursor-view.js';
 import type { Bus } from './open-bus.js';
 import type { Publisher } from './publisher.js';
+
+/** O_EXCL|O_NOFOLLOW: a planted name is never written through. */
+const CREATE_FLAGS = fs.constants.O_WRONLY | fs.constants.O_CREAT | fs.constants.O_EXCL | fs.constants.O_NOFOLLOW;
 
 /** How soon a producer waiting on a consumer notices that it died. */
 const LIVENESS_CHECK_MS = 10;
@@ -20,6 +23,8 @@ const LIVENESS_CHECK_MS = 10;
 interface Pending {
   readonly buffers: readonly Buffer[];
   temp: string | undefined;
+  /** The temporary file's descriptor, kept open until it is published or dropped (see #head). */
+  fd: number;
   readonly crc: number;
   readonly size: number;
 }
@@ -29,14 +34,36 @@ interface Retained extends SegmentRef {
   readonly size: number;
 }
 
+/** What retention says about the next chunk. */
+type Room = 'go' | 'wait' | 'install first';
+
+/** The file this producer linked FILE to last, as it was once its publish was over. */
+interface Head {
+  /** Held open so the inode cannot be freed and its number given to another file. */
+  readonly fd: number;
+  readonly dev: bigint;
+  readonly ino: bigint;
+  readonly ctimeNs: bigint;
+}
+
 /**
  * Multicast: each chunk becomes the next numbered segment, and FILE is
  * re-linked to it so reference lossy consumers can still eavesdrop.
  *
- * Under the lock, a producer learns the newest sequence number cheaply:
- * FILE is a hard link to the newest segment, so if FILE is still the inode
- * this producer linked last, nobody else has published since and its own
- * list of segments is current. Otherwise it lists the directory again.
+ * Invariant: whenever the set of segments grows, FILE's identity changes
+ * first. Under the lock a producer decides which chunks of its batch fit,
+ * links FILE to the last of them (still a temporary file), and only then
+ * renames the temporaries to their segment names. A producer that dies
+ * between the two leaves FILE naming a file that is not (or not yet)
+ * a segment, never the segment another producer linked last.
+ *
+ * So, under the lock, a producer learns the newest sequence number cheaply:
+ * if FILE is still the file it linked last (same device, inode and ctime),
+ * nobody has added a segment since, and its own list is current. Otherwise
+ * it lists the directory again. It keeps that file open, so its inode
+ * number cannot be freed and reused by a later chunk that could then pass
+ * for it; the ctime catches anything else done to it (links, renames,
+ * unlinks all change it).
  *
  * Retention runs before a publish that would take the bus past its window:
  * it reads every cursor, deletes segments that every consumer has read
@@ -49,11 +76,15 @@ export class MulticastPublisher implements Publisher {
   readonly #segments: string;
   readonly #consumers: string;
   #retained: Retained[] = [];
-  #linked: { dev: bigint; ino: bigint } | undefined;
-  readonly #temps = new Set<string>();
+  /** How many of the newest in #retained are decided but not yet renamed into place. */
+  #unplaced = 0;
+  #head: Head | undefined;
+  /** Temporary files not yet published, and their open descriptors. */
+  readonly #temps = new Map<string, number>();
   /** Set by a wait at the window, cleared by a call that never waits. */
   #oneAtATime = false;
   #cursorWatcher: ChangeWatcher | undefined;
+  #cursorView: CursorView | undefined;
   readonly #registration: ProducerRegistration;
 
   /** `registration`: this producer's, made by createPublisher; this publisher closes it when it finishes. */
@@ -81,7 +112,7 @@ export class MulticastPublisher implements Publisher {
   async publishAll(chunks: readonly (readonly Buffer[])[]): Promise<void> {
     const { lock, signal, options } = this.#bus;
     const pending: Pending[] = chunks.map((buffers) => ({
-      buffers, temp: undefined, crc: checksum(buffers), size: buffers.reduce((sum, b) => sum + b.length, 0),
+      buffers, temp: undefined, fd: -1, crc: checksum(buffers), size: buffers.reduce((sum, b) => sum + b.length, 0),
     }));
     let waited = false;
     try {
@@ -95,17 +126,26 @@ export class MulticastPublisher implements Publisher {
         await lock.acquire(signal);
         try {
           this.#refreshHead();
-          let newest: string | undefined;
+          let first = done;
           for (; done < upto; done++) {
-            const { temp, crc, size } = pending[done]!;
+            const { crc, size } = pending[done]!;
             const seq = (this.#retained.at(-1)?.seq ?? 0) + 1;
-            if (!this.#makeRoom(seq, size)) {
+            let room = this.#makeRoom(size);
+            if (room === 'install first') {
+              // Retention would delete chunks of this batch not yet in place
+              // (a window smaller than the batch): put those in place first.
+              this.#install(pending.slice(first, done), this.#retained.slice(first - done));
+              first = done;
+              room = this.#makeRoom(size);
+            }
+            if (room === 'wait') {
               blocked = true;
               break;
             }
-            newest = this.#install(temp!, { seq, crc, name: segmentName(seq, crc), size });
+            this.#retained.push({ seq, crc, name: segmentName(seq, crc), size });
+            this.#unplaced += 1;
           }
-          if (newest !== undefined) this.#linkFile(newest);
+          if (done > first) this.#install(pending.slice(first, done), this.#retained.slice(first - done));
         } finally {
           lock.release();
         }
@@ -133,16 +173,31 @@ export class MulticastPublisher implements Publisher {
   #writeTemp(chunk: Pending): void {
     if (chunk.temp !== undefined) return;
     const temp = tempPath(this.#bus.paths);
-    this.#temps.add(temp);
-    writeNewFile(temp, chunk.buffers, this.#bus.options.fileMode);
+    let fd: number;
+    try {
+      fd = createFile(temp, CREATE_FLAGS, this.#bus.options.fileMode);
+    } catch (error) {
+      throw ioError('create', temp, error);
+    }
+    try {
+      writeAllAt(fd, chunk.buffers);
+    } catch (error) {
+      closeQuietly(fd);
+      removeQuietly(temp);
+      throw ioError('write', temp, error);
+    }
+    this.#temps.set(temp, fd);
     chunk.temp = temp;
+    chunk.fd = fd;
   }
 
   #dropTemp(chunk: Pending): void {
     if (chunk.temp === undefined) return;
     removeQuietly(chunk.temp);
+    closeQuietly(chunk.fd);
     this.#temps.delete(chunk.temp);
     chunk.temp = undefined;
+    chunk.fd = -1;
   }
 
   /**
@@ -165,62 +220,81 @@ export class MulticastPublisher implements Publisher {
   }
 
   discard(): void {
-    for (const temp of this.#temps) removeQuietly(temp);
+    for (const [temp, fd] of this.#temps) {
+      removeQuietly(temp);
+      closeQuietly(fd);
+    }
     this.#temps.clear();
   }
 
   close(): void {
     this.discard();
+    this.#forgetHead();
     this.#registration.close();
   }
 
   #refreshHead(): void {
-    if (this.#linked) {
-      // On a network file system this host may still see FILE as the
-      // segment it linked last after another host's producer re-linked it:
-      // ask the server which file FILE is.
-      const st = this.#bus.network ? identityOnServer(this.#bus.paths) : statOrUndefined(this.#bus.paths.file);
-      if (st && st.dev === this.#linked.dev && st.ino === this.#linked.ino) return;
+    const head = this.#head;
+    // On a network file system this host's view of FILE may be stale, and
+    // another host may free and reuse the inode this producer holds: list.
+    if (head && !this.#bus.network) {
+      const st = statOrUndefined(this.#bus.paths.file);
+      if (st && st.dev === head.dev && st.ino === head.ino && st.ctimeNs === head.ctimeNs) return;
     }
+    this.#forgetHead();
+    this.#unplaced = 0;
     const bytes = 'bytes' in this.#bus.options.window;
+    // Segments never change once in place: sizes already known need no stat.
+    const known = bytes ? new Map(this.#retained.map((s) => [s.name, s.size])) : undefined;
     this.#retained = [];
     for (const ref of listSegments(this.#segments)) {
-      const size = bytes ? segmentSize(this.#segments, ref) : 0;
+      const size = known ? known.get(ref.name) ?? segmentSize(this.#segments, ref) : 0;
       if (size !== undefined) this.#retained.push({ ...ref, size });
     }
-    this.#linked = undefined;
   }
 
-  /** Renames a written temporary file to its segment; returns the segment's path. */
-  #install(temp: string, segment: Retained): string {
-    const target = childPath(this.#segments, segment.name);
-    try {
-      fs.renameSync(temp, target);
-    } catch (error) {
-      throw ioError('publish segment', target, error);
-    }
-    this.#temps.delete(temp);
-    this.#retained.push(segment);
-    return target;
+  #forgetHead(): void {
+    if (this.#head) closeQuietly(this.#head.fd);
+    this.#head = undefined;
   }
 
-  /** FILE becomes another name for the segment: no second copy of the bytes. */
-  #linkFile(target: string): void {
+  /**
+   * Publishes the chunks of a batch as `segments` (already in #retained):
+   * FILE first, linked to the last chunk's temporary file (no second copy
+   * of the bytes), then each temporary renamed to its segment, in order.
+   */
+  #install(chunks: readonly Pending[], segments: readonly Retained[]): void {
+    // Until this publish is over, the next one lists the segments.
+    this.#forgetHead();
+    const last = chunks.at(-1)!;
     const link = tempPath(this.#bus.paths);
     try {
-      fs.linkSync(target, link);
+      fs.linkSync(last.temp!, link);
       fs.renameSync(link, this.#bus.paths.file);
     } catch (error) {
       removeQuietly(link);
       throw ioError('publish to', this.#bus.paths.file, error);
     }
+    for (let i = 0; i < chunks.length; i++) {
+      const chunk = chunks[i]!;
+      const target = childPath(this.#segments, segments[i]!.name);
+      try {
+        fs.renameSync(chunk.temp!, target);
+      } catch (error) {
+        throw ioError('publish segment', target, error);
+      }
+      this.#temps.delete(chunk.temp!);
+      chunk.temp = undefined;
+      if (chunk !== last) closeQuietly(chunk.fd);
+    }
+    this.#unplaced = 0;
+    // After the renames, which change the ctime.
     try {
-      const st = fs.lstatSync(target, { bigint: true });
-      this.#linked = { dev: st.dev, ino: st.ino };
+      const st = fs.fstatSync(last.fd, { bigint: true });
+      this.#head = { fd: last.fd, dev: st.dev, ino: st.ino, ctimeNs: st.ctimeNs };
     } catch {
-      // Only a shortcut for the next publish (GlusterFS clients have answered
-      // this lstat with EBADFD): without it the next publish lists the segments.
-      this.#linked = undefined;
+      // Only a shortcut for the next publish: without it the next one lists the segments.
+      closeQuietly(last.fd);
     }
   }
 
@@ -228,31 +302,42 @@ export class MulticastPublisher implements Publisher {
    * Deletes what retention allows before `seq` is added. Returns false when
    * the producer must wait: a live consumer would be more than a window behind.
    */
-  #makeRoom(seq: number, size: number): boolean {
+  #makeRoom(size: number): Room {
     const { window, retainAll } = this.#bus.options;
-    if (retainAll) return true;
-    if (this.#within(window, this.#retained, size)) return true;
+    if (retainAll) return 'go';
+    if (this.#within(window, this.#retained, size)) return 'go';
 
     // On a network file system, past the page cache: consumers on other hosts rewrite cursors in place.
-    const cursors = scanCursors(this.#consumers, true, this.#bus.liveness, this.#bus.network);
-    let minAll = Infinity;
-    let minLive = Infinity;
-    for (const cursor of cursors) {
-      minAll = Math.min(minAll, cursor.position);
-      if (cursor.live) minLive = Math.min(minLive, cursor.position);
-    }
-    // Delete down to half a window, never past what a consumer has yet to read.
+    const view = (this.#cursorView ??= new CursorView(this.#consumers, this.#bus.liveness, this.#bus.network));
+    view.refresh();
+    const room = this.#deleteDownTo(view.minimums().all, window, size);
+    if (room !== 'wait') return room;
+    // About to wait: only on what the live cursors say now (a cached one may
+    // have moved, or died), and with what that lets retention delete.
+    view.rereadLive();
+    return this.#deleteDownTo(view.minimums().all, window, size);
+  }
+
+  /**
+   * Deletes segments down to half a window, never one a cursor has not
+   * passed; returns whether the new one may go out: not while a live
+   * consumer would be more than a window behind, nor before the chunks of
+   * this batch that retention would delete are in place.
+   */
+  #deleteDownTo(minAll: number, window: { chunks: number } | { bytes: number }, size: number): Room {
     const keep = 'chunks' in window ? { chunks: Math.max(1, Math.floor(window.chunks / 2)) } : { bytes: Math.floor(window.bytes / 2) };
     while (this.#retained.length > 0) {
       const oldest = this.#retained[0]!;
       if (oldest.seq >= minAll || this.#within(keep, this.#retained, size)) break;
+      if (this.#retained.length <= this.#unplaced) return 'install first';
       removeSegment(this.#segments, oldest);
       this.#retained.shift();
     }
-    if (minLive === Infinity) return true;
+    const minLive = this.#cursorView!.minimums().live;
+    if (minLive === Infinity) return 'go';
     // Unread by the slowest live consumer once seq is published.
     const unread = this.#retained.filter((s) => s.seq >= minLive);
-    return this.#within(window, unread, size);
+    return this.#within(window, unread, size) ? 'go' : 'wait';
   }
 
   /** Whether `segments` plus the new one fit in `limit`. */

@@ -1,11 +1,14 @@
+import fs from 'node:fs';
 import { FilebusError } from '../errors.js';
+import { createBusLock } from '../lock/strategy.js';
 import type { StartPosition } from '../options.js';
-import { anonymousId, checkConsumerName, OwnedCursor, scanCursors } from '../wire/cursor-file.js';
+import { anonymousId, checkConsumerName, isAnonymous, OwnedCursor, scanCursors } from '../wire/cursor-file.js';
 import {
   consumersDir, ensureMulticastDirs, isEndMarker, listSegments, openSegment, parseSegmentName, readOpenSegment, readSegment, segmentsDir,
   type SegmentRef,
 } from '../wire/segments.js';
 import type { ChunkSource } from './chunk-source.js';
+import type { ChangeWatcher } from '../watch/change-watcher.js';
 import type { Bus } from './open-bus.js';
 import type { ReadBuffer } from '../util/read-buffer.js';
 import { closeQuietly } from '../wire/chunk-file.js';
@@ -48,15 +51,36 @@ export async function joinMulticast(bus: Bus, join: MulticastJoin): Promise<Owne
     // Forget anonymous consumers that died, so they hold nothing even when
     // no retention pass runs (--retain all).
     scanCursors(dir, true, bus.liveness);
+    const segments = listSegments(segmentsDir(bus.paths));
     if (join.name !== undefined) {
       const existing = OwnedCursor.open(dir, checkConsumerName(join.name), bus.liveness);
-      if (existing) return existing;
+      if (existing) {
+        // Listed under the lock: a publish cannot be half done.
+        const head = segments.at(-1)?.seq ?? 0;
+        if (existing.position > head + 1) {
+          existing.close();
+          throw futurePosition(bus, join.name, existing.file, existing.position, head);
+        }
+        return existing;
+      }
     }
-    const start = startPosition(segmentsDir(bus.paths), listSegments(segmentsDir(bus.paths)), join.from);
+    const start = startPosition(segmentsDir(bus.paths), segments, join.from);
     return OwnedCursor.create(dir, join.name ?? anonymousId(), start, bus.options.fileMode, bus.liveness);
   } finally {
     bus.lock.release();
   }
+}
+
+/** How to get a named consumer past a damaged position: it ignores --from while its cursor exists. */
+function restartAdvice(id: string, from?: number): string {
+  if (isAnonymous(id)) return from === undefined ? 'restart the consumer' : `restart the consumer with --from ${from}`;
+  return `run \`filebus remove-consumer ${id}\` (same --filename), then start it again${from === undefined ? '' : ` with --from ${from}`}`;
+}
+
+function futurePosition(bus: Bus, id: string, file: string, position: number, head: number): FilebusError {
+  return new FilebusError('ERR_FILEBUS_CORRUPT',
+    `consumer ${isAnonymous(id) ? '' : `${id} `}is at segment ${position}, but the newest segment in ${segmentsDir(bus.paths)} is ${head || 'none'}: `
+    + `its cursor ${file} points past the stream (the segments were removed, or the cursor comes from another bus); ${restartAdvice(id)}`, { path: file });
 }
 
 /**
@@ -76,6 +100,12 @@ function startPosition(dir: string, segments: readonly SegmentRef[], from: Start
       throw new FilebusError('ERR_FILEBUS_INVALID_OPTION',
         `--from ${from}: segment is not retained (retained: ${segments.length ? `${oldest} to ${next - 1}` : 'none'}; next: ${next})`);
     }
+    // Listed under the lock, so a number missing between the oldest and the newest is a hole for good.
+    if (from < next && !segments.some((s) => s.seq === from)) {
+      const after = segments.find((s) => s.seq > from)!.seq;
+      throw new FilebusError('ERR_FILEBUS_CORRUPT',
+        `--from ${from}: segment ${from} is missing from ${dir} (retained: ${oldest} to ${next - 1}, with a hole); the next one there is ${after}: use --from ${after}`);
+    }
     return from;
   }
   for (let i = segments.length - 2; i >= 0; i--) {
@@ -91,10 +121,11 @@ function startPosition(dir: string, segments: readonly SegmentRef[], from: Start
  * when it resumes (named consumers), and never anything before N.
  */
 export async function* multicastChunks(
-  bus: Bus, cursor: OwnedCursor, report: (p: ConsumerPosition) => void, into: ReadBuffer, coalesceBytes = 0,
+  bus: Bus, joined: OwnedCursor, report: (p: ConsumerPosition) => void, into: ReadBuffer, coalesceBytes = 0,
 ): ChunkSource {
   const dir = segmentsDir(bus.paths);
   const known = new Map<number, SegmentRef>();
+  let cursor = joined;
   let head = 0;
   let next = cursor.position;
   // Event names tell a consumer that keeps up which segment arrived, so it
@@ -102,11 +133,16 @@ export async function* multicastChunks(
   // Only segments still to come wake the consumer: the producer's deletions
   // of old segments would otherwise wake it for nothing, and each such
   // wake-up would cost a listing.
-  const watcher = bus.watchDirectory(dir, (name) => (parseSegmentName(name)?.seq ?? -1) >= next, (name) => {
+  const watch = (): ChangeWatcher => bus.watchDirectory(dir, (name) => (parseSegmentName(name)?.seq ?? -1) >= next, (name) => {
     const ref = parseSegmentName(name)!;
     known.set(ref.seq, ref);
     head = Math.max(head, ref.seq);
   });
+  let watcher = watch();
+  // Which directory this consumer joined: one deleted and made again is a
+  // new bus. Held open, so its inode number cannot be freed and reused by
+  // the new directory, which would then pass for it.
+  let joinedDir = openDirectory(dir);
   const reportPosition = (): void => report({ position: next, head, lagChunks: Math.max(0, head - next + 1) });
   const relist = (): SegmentRef[] => {
     const segments = listSegments(dir);
@@ -165,6 +201,102 @@ export async function* multicastChunks(
     }
     return { data: buffer.subarray(0, used), count };
   };
+  /**
+   * Segment `next` is not in `segments` (a listing): a wait is normal, but
+   * some states mean it will never come, and waiting would be silent for
+   * ever. Segments are renamed into place in order, under the lock, and
+   * retention never deletes one a registered cursor has not passed; so
+   * with this consumer's cursor in place:
+   * - the oldest segment newer than `next`: `next` was deleted unread;
+   * - a newer segment but not `next`, in a second listing too (a listing
+   *   racing renames can miss an entry, not one renamed before it began):
+   *   a hole;
+   * - the newest segment older than `next - 1`, under the lock (a listing
+   *   racing a publish can miss both the segment retention deleted and the
+   *   one that replaced it): the position is past the stream.
+   */
+  const diagnose = async (segments: readonly SegmentRef[]): Promise<void> => {
+    const oldest = segments[0];
+    if (oldest && oldest.seq > next) {
+      throw new FilebusError('ERR_FILEBUS_CORRUPT',
+        `segment ${next} is missing from ${dir} (oldest retained is ${oldest.seq}): it was deleted before this consumer read it`, { path: dir });
+    }
+    if ((segments.at(-1)?.seq ?? 0) > next) {
+      const again = relist();
+      if (known.has(next)) return;
+      const after = again.find((s) => s.seq > next);
+      if (after) {
+        throw new FilebusError('ERR_FILEBUS_CORRUPT',
+          `segment ${next} is missing from ${dir}, and segments ${after.seq} to ${again.at(-1)!.seq} are there: it will not come; `
+          + `to go on without it, ${restartAdvice(cursor.id, after.seq)}`, { path: dir });
+      }
+    }
+    if ((segments.at(-1)?.seq ?? 0) < next - 1) {
+      await bus.lock.acquire(bus.signal);
+      let newest: number;
+      try {
+        newest = relist().at(-1)?.seq ?? 0;
+      } finally {
+        bus.lock.release();
+      }
+      if (newest < next - 1) throw futurePosition(bus, cursor.id, cursor.file, next, newest);
+    }
+  };
+  /**
+   * This consumer's cursor is no longer at its name: the bus was deleted
+   * (and maybe made again), or someone removed the cursor. Retention no
+   * longer sees this consumer, so it registers again, under the lock, as a
+   * joining consumer would: on the same segment directory at its position
+   * (an error if that is gone); on a new one (a new bus, whose numbers have
+   * nothing to do with the old) where a new consumer would start. Named
+   * consumers keep their name. False while there is no bus to join yet.
+   */
+  const rejoin = async (): Promise<boolean> => {
+    const now = directoryIdentity(dir);
+    if (!now) return false;
+    const was = joinedDir === undefined ? undefined : fs.fstatSync(joinedDir);
+    const sameBus = was !== undefined && now.dev === was.dev && now.ino === was.ino;
+    // The bus's lock file may be new too: a lock of its own, opened now, locks the one producers use.
+    const lock = sameBus ? bus.lock : createBusLock(bus.options.lock, bus.paths, bus.options.fileMode);
+    let fresh: OwnedCursor;
+    try {
+      await lock.acquire(bus.signal);
+      try {
+        ensureMulticastDirs(bus.paths, bus.options.fileMode);
+        const segments = listSegments(dir);
+        const consumers = consumersDir(bus.paths);
+        let position = next;
+        if (sameBus) {
+          const oldest = segments[0]?.seq ?? next;
+          if (oldest > next) {
+            throw new FilebusError('ERR_FILEBUS_CORRUPT',
+              `this consumer's cursor ${cursor.file} was removed while it ran, and segment ${next} has since been deleted (oldest retained is ${oldest})`, { path: cursor.file });
+          }
+        } else {
+          position = startPosition(dir, segments, undefined);
+        }
+        const id = isAnonymous(cursor.id) ? anonymousId() : cursor.id;
+        fresh = (isAnonymous(id) ? undefined : OwnedCursor.open(consumers, id, bus.liveness))
+          ?? OwnedCursor.create(consumers, id, position, bus.options.fileMode, bus.liveness);
+      } finally {
+        lock.release();
+      }
+    } finally {
+      if (lock !== bus.lock) lock.close();
+    }
+    cursor.close();
+    cursor = fresh;
+    next = cursor.position;
+    known.clear();
+    head = 0;
+    if (!sameBus) {
+      void watcher.close();
+      watcher = watch();
+      if (joinedDir !== undefined) closeQuietly(joinedDir);
+      joinedDir = openDirectory(dir);
+    }
+    return true;
+  };
   // The directory is listed at the start, after a wake-up that did not
   // name the next segment, and on every timeout; not each time the
   // consumer catches up. A listing takes the directory's lock, which the
@@ -177,12 +309,18 @@ export async function* multicastChunks(
       if (!ref && listNext) {
         listNext = false;
         const segments = relist();
+        // Checked after the listing: a listing that shows a new bus's
+        // segments was made after the old bus (and this cursor) was deleted.
+        // Two stats, only when the consumer lists anyway.
+        if (!cursor.isInPlace()) {
+          listNext = await rejoin();
+          continue;
+        }
         ref = known.get(next);
         reportPosition();
-        const oldest = segments[0];
-        if (!ref && oldest && oldest.seq > next) {
-          throw new FilebusError('ERR_FILEBUS_CORRUPT',
-            `segment ${next} is missing from ${dir} (oldest retained is ${oldest.seq}): it was deleted before this consumer read it`, { path: dir });
+        if (!ref) {
+          await diagnose(segments);
+          ref = known.get(next);
         }
       }
       if (!ref) {
@@ -211,5 +349,23 @@ export async function* multicastChunks(
     }
   } finally {
     cursor.close();
+    if (joinedDir !== undefined) closeQuietly(joinedDir);
+  }
+}
+
+function openDirectory(dir: string): number | undefined {
+  try {
+    return fs.openSync(dir, fs.constants.O_RDONLY | fs.constants.O_DIRECTORY);
+  } catch {
+    return undefined;
+  }
+}
+
+function directoryIdentity(dir: string): { dev: number; ino: number } | undefined {
+  try {
+    const st = fs.statSync(dir);
+    return st.isDirectory() ? { dev: st.dev, ino: st.ino } : undefined;
+  } catch {
+    return undefined;
   }
 }

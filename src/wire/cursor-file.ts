@@ -160,6 +160,21 @@ export class OwnedCursor {
     this.#position = position;
   }
 
+  /**
+   * Whether this cursor's file is still the one at its name: not when the
+   * bus was deleted (and maybe made again) or the cursor removed under it.
+   */
+  isInPlace(): boolean {
+    try {
+      const at = fs.lstatSync(this.file, { bigint: true });
+      const own = fs.fstatSync(this.#fd, { bigint: true });
+      return at.dev === own.dev && at.ino === own.ino;
+    } catch (error) {
+      if (errnoCode(error) === 'ENOENT' || errnoCode(error) === 'ENOTDIR') return false;
+      throw ioError('stat cursor', this.file, error);
+    }
+  }
+
   /** Lets go of the cursor; an anonymous cursor is removed, a named one kept. */
   close(): void {
     if (this.#fd < 0) return;
@@ -184,6 +199,8 @@ export class OwnedCursor {
 /** What a producer or `status` learns about one cursor without owning it. */
 export interface CursorState {
   readonly id: string;
+  /** The cursor's file name in its directory. */
+  readonly name: string;
   readonly file: string;
   readonly position: number;
   readonly live: boolean;
@@ -200,14 +217,9 @@ export interface CursorState {
  * changing its size (GlusterFS mounted without attribute caching but
  * without direct-io-mode: for ever). Where O_DIRECT is refused, a plain read.
  */
-export function scanCursors(dir: string, sweep: boolean, liveness: Liveness, direct = false): CursorState[] {
-  let names: string[];
-  try {
-    names = fs.readdirSync(dir);
-  } catch (error) {
-    if (errnoCode(error) === 'ENOENT') return [];
-    throw ioError('list', dir, error);
-  }
+export function scanCursors(dir: string, sweep: boolean, liveness: Liveness, direct = false, only?: readonly string[]): CursorState[] {
+  // `only`: these file names, not the whole directory (those gone are left out).
+  const names = only ?? listCursorFiles(dir);
   const states: CursorState[] = [];
   for (const fileName of names) {
     const id = cursorIdOf(fileName);
@@ -245,7 +257,7 @@ export function scanCursors(dir: string, sweep: boolean, liveness: Liveness, dir
       }
       // A dead consumer's empty cursor: it died registering, before it had a position.
       if (!live && fs.fstatSync(fd).size === 0) continue;
-      states.push({ id, file, position: readDirectOrPlain(fd, file, directFd), live });
+      states.push({ id, name: fileName, file, position: readDirectOrPlain(fd, file, directFd), live });
     } catch (error) {
       if (error instanceof FilebusError) throw error;
       throw ioError('read cursor', file, error);
@@ -254,6 +266,18 @@ export function scanCursors(dir: string, sweep: boolean, liveness: Liveness, dir
     }
   }
   return states;
+}
+
+/** The names of the cursor files in `dir` (none if it is gone). */
+export function listCursorFiles(dir: string): string[] {
+  let names: string[];
+  try {
+    names = fs.readdirSync(dir);
+  } catch (error) {
+    if (errnoCode(error) === 'ENOENT') return [];
+    throw ioError('list', dir, error);
+  }
+  return names.filter((name) => cursorIdOf(name) !== undefined);
 }
 
 /** O_NONBLOCK: a named pipe planted as a cursor must not hang whoever looks. */

@@ -103,3 +103,75 @@ describe('multicast window', () => {
     expect(Math.max(...sizes)).toBeGreaterThanOrEqual(32 * 1024);
   });
 });
+
+describe('multicast retention with a remembered view of the cursors', () => {
+  it('a dead named cursor holding retention, removed and its name started again earlier than it was: every consumer gets its whole stream, none loses a segment', async () => {
+    const dir = scratch();
+    const bus = path.join(dir, 'bus');
+    const block = 4096;
+    const window = 8;
+    // Dead named consumers (nobody holds their cursors): retention keeps
+    // what they have not read, so the window stays full and every publish
+    // makes a pass on what the producer remembers of the cursors.
+    fs.mkdirSync(`${bus}.consumers`, { recursive: true });
+    const producer = start(mc(bus, '--window', String(window), '--block-size', String(block), 'producer'), { stdin: 'pipe' });
+    let sent = 0;
+    const send = async (count: number): Promise<void> => {
+      for (let i = 0; i < count; i++, sent++) {
+        producer.stdin!.write(Buffer.alloc(block, sent % 251));
+        await new Promise((r) => setTimeout(r, 2));
+      }
+    };
+    const live = start(mc(bus, 'consumer', '--from', 'earliest'));
+    await until(() => cursorIds(bus).length === 1, 'the live consumer to register');
+    // ivy reads 20 chunks and is killed: her cursor holds segment 21 on.
+    const ivy = start(mc(bus, '--name', 'ivy', 'consumer'));
+    await until(() => registered(bus, 'ivy'), 'ivy to register');
+    await send(20);
+    await until(() => ivy.bytes() === 20 * block && readCursor(cursorPath(bus, 'ivy')) === 21, 'ivy to deliver 20 chunks');
+    ivy.child.kill('SIGKILL');
+    await ivy.exited;
+    await send(40);
+    // Still held for ivy.
+    await until(() => segments(bus)[0]?.seq === 21, 'segments 21 on to be kept for ivy', 20_000, () => `oldest ${segments(bus)[0]?.seq}`);
+    // Removed, then started again under her name at once, from the oldest
+    // retained segment, lower than where the producer last saw her.
+    const removed = await within(start(mc(bus, 'remove-consumer', 'ivy')).done, 10_000, 'remove-consumer');
+    expect(removed).toMatchObject({ code: 0, stderr: '' });
+    await send(30);
+    const again = start(mc(bus, '--name', 'ivy', 'consumer', '--from', 'earliest'));
+    await until(() => registered(bus, 'ivy'), 'ivy to register again');
+    await send(60);
+    producer.stdin!.end();
+    expect(await within(producer.done, 30_000, 'the producer')).toMatchObject({ code: 0, stderr: '' });
+    const total = 20 + 40 + 30 + 60;
+    const [liveEnd, againEnd] = await within(Promise.all([live.done, again.done]), 30_000, 'the consumers');
+    expect({ code: liveEnd.code, stderr: liveEnd.stderr, bytes: liveEnd.bytes }).toEqual({ code: 0, stderr: '', bytes: total * block });
+    // ivy, started again, has every chunk from where she joined (chunk N is filled with N - 1) to the end.
+    const from = againEnd.stdout[0]! + 1;
+    expect(from).toBeLessThanOrEqual(20 + 40 + 30 + 1);
+    expect({ code: againEnd.code, stderr: againEnd.stderr, bytes: againEnd.bytes }).toEqual({ code: 0, stderr: '', bytes: (total - from + 1) * block });
+    for (let i = 0; i < total - from + 1; i++) {
+      expect(againEnd.stdout[i * block]).toBe((from - 1 + i) % 251);
+    }
+  });
+});
+
+describe('multicast window smaller than a batch', () => {
+  it('no consumer, --window 2, 200 queued chunks published in batches: exit 0, at most 2 segments kept, the newest ones, whole', async () => {
+    const dir = scratch();
+    const bus = path.join(dir, 'bus');
+    const block = 4096;
+    const input = Buffer.concat(Array.from({ length: 200 }, (_, i) => Buffer.alloc(block, i % 251)));
+    const result = await within(start(mc(bus, '--window', '2', '--block-size', String(block), 'producer'), { stdin: writeInput(dir, 'input', input) }).done, 30_000, 'the producer');
+    expect(result).toMatchObject({ code: 0, signal: null, stderr: '' });
+    const kept = segments(bus);
+    // At most the window, ending with the end marker (201); any chunk kept is whole and the right one.
+    expect(kept.length).toBeLessThanOrEqual(2);
+    expect(kept.at(-1)!.seq).toBe(201);
+    expect(fs.statSync(kept.at(-1)!.path).size).toBe(0);
+    for (const s of kept.slice(0, -1)) expect(fs.readFileSync(s.path).equals(input.subarray((s.seq - 1) * block, s.seq * block))).toBe(true);
+    // Nothing of the batches was left behind as a temporary file.
+    expect(fs.readdirSync(dir).filter((n) => n.endsWith('.new'))).toEqual([]);
+  });
+});
