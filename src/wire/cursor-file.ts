@@ -141,10 +141,25 @@ export class OwnedCursor {
       const st = fs.fstatSync(fd);
       if (!ownerTrusted(st.uid, directoryTrust(dir))) requireTrusted(file, st, 'file', directoryTrust(dir), 'cursor');
       if (!st.isFile()) throw new FilebusError('ERR_FILEBUS_CORRUPT', `cursor ${file} is not a regular file`, { path: file });
-      const position = readRecord(fd, file);
       const holding = liveness.hold(fd, file, false);
       if (!holding) {
         throw new FilebusError('ERR_FILEBUS_CONSUMER', `consumer ${id} is already running (its cursor ${file} is held)`, { path: file });
+      }
+      let position: number;
+      try {
+        if (st.size === 0) {
+          // Its consumer died joining, between creating the file and writing
+          // its first position: it delivered nothing, so it joins afresh.
+          // (Joins run under the bus lock: no one else can be making this name.)
+          fs.unlinkSync(file);
+          holding.release();
+          fs.closeSync(fd);
+          return undefined;
+        }
+        position = readRecord(fd, file);
+      } catch (error) {
+        holding.release();
+        throw error;
       }
       return new OwnedCursor(id, file, fd, position, holding);
     } catch (error) {

@@ -6,7 +6,8 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { randomData } from '../helpers/cli.js';
+import { spawnSync } from 'node:child_process';
+import { BIN, randomData } from '../helpers/cli.js';
 import {
   busLockFree, cleanup, cursorIds, cursorPath, mc, parseRecords, readCursor, RECORD, records, registered, run, scratch, segments, start, until, within,
   writeInput,
@@ -155,5 +156,25 @@ describe('named multicast consumer', () => {
     const again = await run(mc(bus, 'remove-consumer', 'bob'));
     expect(again.code).toBe(1);
     expect(again.stderr).toBe(`filebus: no consumer named bob on ${bus}\n`);
+  });
+
+  it('killed while joining, between creating its cursor and writing its first position, it joins afresh when restarted', async () => {
+    const dir = scratch();
+    const bus = path.join(dir, 'bus');
+    const input = records('J', 200);
+    // strace kills it at its first pwrite: the cursor's first record.
+    const killed = spawnSync('strace', ['-f', '-qq', '-o', '/dev/null', '-e', 'trace=pwrite64', '-e', 'inject=pwrite64:signal=KILL:when=1',
+      process.execPath, BIN, ...mc(bus, '--name', 'carol', 'consumer')], { stdio: ['ignore', 'pipe', 'pipe'], timeout: 30_000 });
+    // strace dies of the signal that killed what it traced.
+    expect({ status: killed.status, signal: killed.signal }).toEqual({ status: null, signal: 'SIGKILL' });
+    expect(fs.statSync(cursorPath(bus, 'carol')).size).toBe(0);
+
+    const produced = await run(mc(bus, 'producer'), writeInput(dir, 'input', input));
+    expect({ code: produced.code, stderr: produced.stderr }).toEqual({ code: 0, stderr: '' });
+    // It delivered nothing before, so it starts where any new consumer does: the whole retained stream.
+    const again = await within(start(mc(bus, '--name', 'carol', 'consumer')).done, 30_000, 'carol, restarted');
+    expect({ code: again.code, stderr: again.stderr }).toEqual({ code: 0, stderr: '' });
+    expect(again.stdout.equals(input)).toBe(true);
+    expect(readCursor(cursorPath(bus, 'carol'))).toBe(segments(bus).at(-1)!.seq + 1);
   });
 });
