@@ -104,8 +104,9 @@ describe('the spare chunk file', () => {
       const input = randomData(300_000);
       producer.child.stdin!.write(input); // and left open: no end marker
       await waitUntil(() => consumer.stdoutBytes() >= input.length, 15_000, 'the input at the consumer');
-      // Not listTree: with --lock mkdir, FILE.lock.d comes and goes while it walks.
-      expect(fs.readdirSync(busDir)).toContain('.bus.spare');
+      // The last chunk becomes the spare just after it is written out. Not
+      // listTree: with --lock mkdir, FILE.lock.d comes and goes while it walks.
+      await waitUntil(() => fs.readdirSync(busDir).includes('.bus.spare'), 15_000, 'the spare');
       consumer.child.kill('SIGTERM');
       await withTimeout(consumer.done, 10_000, 'the consumer after SIGTERM');
       expect(consumer.stdout().equals(input)).toBe(true);
