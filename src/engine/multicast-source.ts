@@ -12,6 +12,7 @@ import type { ChangeWatcher } from '../watch/change-watcher.js';
 import type { Bus } from './open-bus.js';
 import type { ReadBuffer } from '../util/read-buffer.js';
 import { closeQuietly } from '../wire/chunk-file.js';
+import { tempPath } from '../wire/paths.js';
 
 export interface MulticastJoin {
   readonly name: string | undefined;
@@ -65,7 +66,7 @@ export async function joinMulticast(bus: Bus, join: MulticastJoin): Promise<Owne
       }
     }
     const start = startPosition(segmentsDir(bus.paths), segments, join.from);
-    return OwnedCursor.create(dir, join.name ?? anonymousId(), start, bus.options.fileMode, bus.liveness);
+    return OwnedCursor.create(dir, join.name ?? anonymousId(), start, bus.options.fileMode, bus.liveness, tempPath(bus.paths));
   } finally {
     bus.lock.release();
   }
@@ -277,7 +278,7 @@ export async function* multicastChunks(
         }
         const id = isAnonymous(cursor.id) ? anonymousId() : cursor.id;
         fresh = (isAnonymous(id) ? undefined : OwnedCursor.open(consumers, id, bus.liveness))
-          ?? OwnedCursor.create(consumers, id, position, bus.options.fileMode, bus.liveness);
+          ?? OwnedCursor.create(consumers, id, position, bus.options.fileMode, bus.liveness, tempPath(bus.paths));
       } finally {
         lock.release();
       }

@@ -105,24 +105,32 @@ export class OwnedCursor {
     return this.#position;
   }
 
-  /** Creates a new cursor; fails if one with this id exists. */
-  static create(dir: string, id: string, position: number, mode: FileMode, liveness: Liveness): OwnedCursor {
+  /**
+   * Creates a new cursor; fails if one with this id exists. The file is
+   * written and held under `temp` (a temporary name of the bus, swept like
+   * the others if its creator dies) before it gets its name by `link(2)`,
+   * so a cursor is never seen empty or unheld, however its consumer dies:
+   * an empty cursor is damage, never a join cut short.
+   */
+  static create(dir: string, id: string, position: number, mode: FileMode, liveness: Liveness, temp: string): OwnedCursor {
     const file = path.join(dir, cursorFileName(id));
     let fd: number;
     try {
-      fd = createPrivateFile(file, fs.constants.O_RDWR | fs.constants.O_EXCL | fs.constants.O_NOFOLLOW, mode);
+      fd = createPrivateFile(temp, fs.constants.O_RDWR | fs.constants.O_EXCL | fs.constants.O_NOFOLLOW, mode);
     } catch (error) {
       throw ioError('create cursor', file, error);
     }
-    const cursor = new OwnedCursor(id, file, fd, position, liveness.hold(fd, file, true));
+    const cursor = new OwnedCursor(id, file, fd, position, undefined);
     try {
       cursor.#write(position);
+      cursor.#holding = liveness.hold(fd, file, true);
+      fs.linkSync(temp, file);
     } catch (error) {
-      // An empty cursor would read as corrupt to everyone: leave none.
-      fs.rmSync(file, { force: true });
       cursor.#holding?.release();
       fs.closeSync(fd);
-      throw error;
+      throw error instanceof FilebusError ? error : ioError('create cursor', file, error);
+    } finally {
+      fs.rmSync(temp, { force: true });
     }
     return cursor;
   }
@@ -141,25 +149,10 @@ export class OwnedCursor {
       const st = fs.fstatSync(fd);
       if (!ownerTrusted(st.uid, directoryTrust(dir))) requireTrusted(file, st, 'file', directoryTrust(dir), 'cursor');
       if (!st.isFile()) throw new FilebusError('ERR_FILEBUS_CORRUPT', `cursor ${file} is not a regular file`, { path: file });
+      const position = readRecord(fd, file);
       const holding = liveness.hold(fd, file, false);
       if (!holding) {
         throw new FilebusError('ERR_FILEBUS_CONSUMER', `consumer ${id} is already running (its cursor ${file} is held)`, { path: file });
-      }
-      let position: number;
-      try {
-        if (st.size === 0) {
-          // Its consumer died joining, between creating the file and writing
-          // its first position: it delivered nothing, so it joins afresh.
-          // (Joins run under the bus lock: no one else can be making this name.)
-          fs.unlinkSync(file);
-          holding.release();
-          fs.closeSync(fd);
-          return undefined;
-        }
-        position = readRecord(fd, file);
-      } catch (error) {
-        holding.release();
-        throw error;
       }
       return new OwnedCursor(id, file, fd, position, holding);
     } catch (error) {

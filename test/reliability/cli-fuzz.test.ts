@@ -103,7 +103,11 @@ async function runOne(argv: string[]): Promise<Verdict> {
     const start = Date.now();
     let stopped = false;
     const isConsumer = argv.includes('consumer');
-    while (p.running() && Date.now() - start < (isConsumer ? CONSUMER_MS : TIMEOUT_MS)) await new Promise((r) => setTimeout(r, 20));
+    // A consumer still running after CONSUMER_MS is taken to be waiting for
+    // data, unless it has begun to fail: on a loaded machine a rejection's
+    // exit can come later than its error line.
+    const failing = (): boolean => /^filebus: /m.test(p.stderr());
+    while (p.running() && Date.now() - start < (isConsumer && !failing() ? CONSUMER_MS : TIMEOUT_MS)) await new Promise((r) => setTimeout(r, 20));
     if (p.running()) {
       stopped = true;
       p.child.kill('SIGKILL');
