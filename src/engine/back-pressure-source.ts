@@ -79,7 +79,11 @@ async function* takenChunks(bus: Bus, into: ReadBuffer): ChunkSource {
       // hold are not waited for (taken-chunk.ts, adoptAbandoned).
       for (;;) {
         const held = await adopt(current);
-        if (backlog.length > 0) break;
+        // Only data waits in front of the marker. A consumer can hold several
+        // markers (one taken, others adopted from dead consumers): it ends on
+        // this one and gives the others back as it leaves (finally, below),
+        // one to each consumer, instead of turning them over for ever.
+        if (backlog.some((chunk) => chunk.size > 0)) break;
         if (held === 0) {
           removeQuietly(current.path);
           closeQuietly(current.fd);

@@ -156,4 +156,20 @@ describe('end markers from several producers', () => {
       expect(listTree(busDir)).toEqual(['bus.lock']);
     }
   }, 300_000);
+
+  it('a consumer that finds two abandoned end markers ends on one and leaves the other to the next consumer', async () => {
+    const common = ['--filename', bus, '--back-pressure'];
+    // Two markers taken by consumers that died (no flock on them): the
+    // next consumer adopts both at start. It used to turn them over for
+    // ever, each one sending it back to the other.
+    for (const n of [1, 2]) fs.writeFileSync(path.join(busDir, `.bus.deadhost.999999.${n}.0000000${n}.taken`), '');
+    const first = startFilebus([...common, 'consumer'], { stdin: 'ignore' });
+    expect(await withTimeout(first.done, 15_000, 'the first consumer')).toEqual(OK);
+    const second = startFilebus([...common, 'consumer'], { stdin: 'ignore' });
+    expect(await withTimeout(second.done, 15_000, 'the second consumer')).toEqual(OK);
+    expect(first.stdout().length + second.stdout().length).toBe(0);
+    expect(taken()).toEqual([]);
+    expect(fs.existsSync(bus)).toBe(false);
+  });
 });
+
