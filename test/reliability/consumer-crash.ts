@@ -39,11 +39,12 @@ export type LosslessMode = 'back-pressure' | 'multicast';
 const FORMAT: Format = { recordSize: 1024, perChunk: 64 }; // 64 KiB chunks
 const TAG = 'C00000';
 /**
- * Chunks in the producer's input: about twice what the chain takes (a killed
- * consumer gets out up to ~5 chunks: the socket buffer holds 3), so the
- * stream cannot end while the chain runs.
+ * Chunks in the producer's input: about four times what the chain takes (a
+ * killed consumer gets out up to ~5 chunks: the socket buffer holds 3; at
+ * twice, the chain reached the end marker at run 195 of 200 once, on a
+ * loaded machine), so the stream cannot end while the chain runs.
  */
-const INPUT_CHUNKS = Math.max(100, RUNS * 10);
+const INPUT_CHUNKS = Math.max(200, RUNS * 20);
 /** Multicast: how far the anonymous bystander may run ahead of the chain. */
 const LEAD = 8;
 const WINDOW = 16;
