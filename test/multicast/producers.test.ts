@@ -51,8 +51,21 @@ describe('multicast with several producers', () => {
 
     const early = start(mc(bus, '--name', 'early', 'consumer'));
     await until(() => registered(bus, 'early'), 'the early consumer to register');
+    // Both producers must be registered before either can finish: one that ends alone ends the
+    // stream. Each gets its first chunk through a pipe, the rest once both are in the registry.
     const producers = (['A', 'B'] as const).map((tag) =>
-      start(mc(bus, '--retain', 'all', '--block-size', String(BLOCK), 'producer'), { stdin: files[tag] }));
+      start(mc(bus, '--retain', 'all', '--block-size', String(BLOCK), 'producer'), { stdin: 'pipe' }));
+    const firstChunk = BLOCK;
+    producers.forEach((p, i) => p.stdin?.write(inputs[i === 0 ? 'A' : 'B'].subarray(0, firstChunk)));
+    const registrations = (): string[] => {
+      try {
+        return fs.readdirSync(`${bus}.producers`).filter((n) => !n.startsWith('.'));
+      } catch {
+        return [];
+      }
+    };
+    await until(() => registrations().length === 2, 'both producers to register');
+    producers.forEach((p, i) => p.stdin?.end(inputs[i === 0 ? 'A' : 'B'].subarray(firstChunk)));
     for (const p of await within(Promise.all(producers.map((p) => p.done)), 30_000, 'both producers')) {
       expect(p).toMatchObject({ code: 0, signal: null, stderr: '' });
     }
