@@ -8,8 +8,9 @@ d=$(mktemp -d /tmp/bp-consumers.XXXXXX); bus=$d/bus
 head -c $((chunks * 4096)) /dev/zero > $d/input
 pids=()
 for i in $(seq $n); do node "$bin" --filename $bus --back-pressure --block-size 4096 consumer > $d/out.$i & pids+=($!); done
-# every consumer has its inotify watch before the producer starts
-for p in "${pids[@]}"; do until ls -l /proc/$p/fd 2>/dev/null | grep -q inotify; do sleep 0.05; done; done
+# every consumer is waiting before the producer starts: it has an inotify
+# watch (the consumer whose turn it is to take FILE) or the turn file open
+for p in "${pids[@]}"; do until ls -l /proc/$p/fd 2>/dev/null | grep -q -e inotify -e '\.bus\.taker'; do sleep 0.05; done; done
 start=$(date +%s.%N)
 node "$bin" --filename $bus --back-pressure --block-size 4096 producer < $d/input
 # the end marker ends one consumer; the stream is over when every byte is out

@@ -73,7 +73,20 @@ export async function openBus(options: BusOptions, role: OpenBusRole): Promise<B
   const controller = new AbortController();
   const signal = resolved.signal ? AbortSignal.any([resolved.signal, controller.signal]) : controller.signal;
   const lock = createBusLock(resolved.lock, paths, resolved.fileMode);
-  const watchers: Promise<ChangeWatcher | undefined>[] = [];
+  // Watchers a caller closes early leave the set: a back-pressure consumer opens one each time its turn comes.
+  const watchers = new Set<Promise<ChangeWatcher | undefined>>();
+  const track = (created: Promise<ChangeWatcher>): Promise<ChangeWatcher> => {
+    const entry = created.catch(() => undefined);
+    watchers.add(entry);
+    return created.then((watcher) => ({
+      get generation() { return watcher.generation; },
+      changedSince: (seen, timeoutMs, waitSignal) => watcher.changedSince(seen, timeoutMs, waitSignal),
+      close: async () => {
+        watchers.delete(entry);
+        await watcher.close();
+      },
+    }));
+  };
   let closed: Promise<void> | undefined;
   return {
     options: resolved,
@@ -84,20 +97,18 @@ export async function openBus(options: BusOptions, role: OpenBusRole): Promise<B
     info: { fileSystem, watching: events ? 'events' : 'poll', lock: resolved.lock },
     signal,
     watchFile() {
-      const watcher = watchFile(paths.file, events, resolved.watch === 'chokidar' ? 'chokidar' : 'kernel');
-      watchers.push(watcher.catch(() => undefined));
-      return watcher;
+      return track(watchFile(paths.file, events, resolved.watch === 'chokidar' ? 'chokidar' : 'kernel'));
     },
     watchDirectory(dir, wanted, onName) {
       const watcher = watchDirectory(dir, events, wanted, onName);
-      watchers.push(Promise.resolve(watcher));
+      watchers.add(Promise.resolve(watcher));
       return watcher;
     },
     close() {
       closed ??= (async () => {
         controller.abort();
         lock.close();
-        await Promise.all(watchers.map(async (w) => (await w)?.close()));
+        await Promise.all([...watchers].map(async (w) => (await w)?.close()));
       })();
       return closed;
     },

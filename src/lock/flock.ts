@@ -9,7 +9,7 @@ import type { BusLock } from './bus-lock.js';
  * Opens the lock file, creating it with the bus's mode if it does not exist
  * yet; `created` runs after creating it, and may throw to refuse the bus.
  */
-function openLockFile(path: string, mode: FileMode, created?: () => void): number {
+export function openLockFile(path: string, mode: FileMode, created?: () => void): number {
   try {
     return fs.openSync(path, O_RDWR | O_NOFOLLOW);
   } catch (error) {

@@ -19,6 +19,8 @@ export interface BusPaths extends LockPaths {
   readonly strategyMarker: string;
   /** `.BASE.spare`: a back-pressure chunk's file kept after delivery for the next publish (spare-chunk.ts). */
   readonly spare: string;
+  /** `.BASE.taker`: flocked by the one idle back-pressure consumer whose turn it is to take FILE (lock/taker-turn.ts). */
+  readonly taker: string;
   /** The directory holding FILE; temporary files live here so rename is atomic. */
   readonly dir: string;
   /** The last path component of FILE. */
@@ -35,6 +37,7 @@ export function busPaths(filename: string): BusPaths {
     lockDir: `${file}.lock.d`,
     strategyMarker: `${file}.lock-strategy`,
     spare: path.join(dir, `.${base}.spare`),
+    taker: path.join(dir, `.${base}.taker`),
     dir,
     base,
   };

@@ -147,7 +147,9 @@ export { withTimeout };
 /**
  * Resolves once the process has an inotify descriptor open, i.e. once a
  * filebus with file monitoring has set up its watch and is about to look at
- * the bus. Node opens none on its own.
+ * the bus (Node opens none on its own); or, for a back-pressure consumer
+ * waiting for its turn to take FILE, once it has the turn file
+ * `.BASE.taker` open (lock/taker-turn.ts).
  */
 export async function waitForWatch(pid: number, timeoutMs = 15_000): Promise<void> {
   const deadline = Date.now() + timeoutMs;
@@ -156,7 +158,8 @@ export async function waitForWatch(pid: number, timeoutMs = 15_000): Promise<voi
     try { fds = fs.readdirSync(`/proc/${pid}/fd`); } catch { /* not there yet, or gone */ }
     for (const fd of fds) {
       try {
-        if (fs.readlinkSync(`/proc/${pid}/fd/${fd}`) === 'anon_inode:inotify') return;
+        const target = fs.readlinkSync(`/proc/${pid}/fd/${fd}`);
+        if (target === 'anon_inode:inotify' || target.endsWith('.taker')) return;
       } catch { /* closed meanwhile */ }
     }
     if (Date.now() > deadline) throw new Error(`process ${pid} set up no file watch within ${timeoutMs} ms`);
