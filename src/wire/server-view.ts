@@ -2,6 +2,7 @@ import fs from 'node:fs';
 import { FilebusError, errnoCode, ioError, isStale } from '../errors.js';
 import { closeQuietly, isGone, removeQuietly, type ChunkIdentity } from './chunk-file.js';
 import { tempPath, type BusPaths } from './paths.js';
+import { directoryTrust, requireTrusted } from '../util/trust.js';
 
 /**
  * Reading what the file server holds, not what this host's client cached.
@@ -84,6 +85,8 @@ export function claimChunk(paths: BusPaths): ClaimedChunk | undefined {
   try {
     const st = fs.fstatSync(fd, { bigint: true });
     if (!st.isFile()) throw new FilebusError('ERR_FILEBUS_BAD_PATH', `${paths.file} is not a regular file`, { path: paths.file });
+    // A FILE another user put there is not a chunk: as when taking it locally (taken-chunk.ts).
+    requireTrusted(paths.file, st, 'file', directoryTrust(paths.dir), 'bus file');
     // One name only: the linked file was no longer FILE (an unlinked file
     // a client still had open), so the server holds no chunk at FILE now.
     // Another file at FILE: the link followed an old entry.

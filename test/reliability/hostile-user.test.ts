@@ -101,9 +101,9 @@ function letters(out: Buffer): string {
   return s;
 }
 
-function collecting(args: readonly string[]): { proc: Proc; out: () => Buffer } {
+function collecting(args: readonly string[], env?: NodeJS.ProcessEnv): { proc: Proc; out: () => Buffer } {
   const chunks: Buffer[] = [];
-  const proc = spawnFilebus(args, { onData: (d) => chunks.push(d) });
+  const proc = spawnFilebus(args, { onData: (d) => chunks.push(d), ...(env ? { env } : {}) });
   return { proc, out: () => Buffer.concat(chunks) };
 }
 
@@ -354,6 +354,29 @@ describe('names planted while a bus runs', () => {
 
   it('back-pressure: FILE created by another user between chunks stops the producer with one line naming it (it used to wait for ever), and is never delivered', async () => {
     await betweenChunks([], (s) => `printf INJECTED > ${s.bus}`, (s) => s.bus);
+  });
+
+  it('back-pressure on a network file system: FILE created by another user between chunks is refused by the consumer with one line naming it, and never delivered', async () => {
+    const s = scene();
+    // FILEBUS_NETWORK_FS=1: the consumer reads FILE through a claim link (wire/server-view.ts), as on NFS or GlusterFS.
+    const bp = ['--filename', s.bus, '--back-pressure', '--block-size', String(BLOCK)];
+    const consumer = collecting([...bp, 'consumer'], { FILEBUS_NETWORK_FS: '1' });
+    const first = await runFilebus([...bp, 'producer'], { stdin: s.input('a', 'A') });
+    expect(first.code, first.stderr).toBe(0);
+    // The producer's end marker ends the consumer: run a second consumer for the planted FILE.
+    await until(() => !consumer.proc.running(), 'the consumer to end on the end marker', 30_000);
+    expect(letters(consumer.out())).toBe('A');
+    const next = collecting([...bp, 'consumer'], { FILEBUS_NETWORK_FS: '1' });
+    await until(() => next.proc.running(), 'the next consumer to start', 10_000);
+    await new Promise((r) => setTimeout(r, 1500));
+    asOther(`printf INJECTED > ${s.bus}`);
+    await until(() => !next.proc.running(), 'the consumer to refuse the planted FILE', 30_000);
+    const line = oneLineError(next.proc.stderr());
+    expect((await next.proc.exited).code, line).toBe(2);
+    expect(line).toContain(s.bus);
+    expect(line).toMatch(OWNER);
+    expect(next.out().includes('INJECTED'), 'a planted chunk was delivered').toBe(false);
+    outcomes['planted FILE, network view'] = line;
   });
 
   it('--lock mkdir: FILE.lock.d made by another user while the lock is free is refused with one line, not waited on or taken over', async () => {
