@@ -8,6 +8,7 @@ import { takenNames } from '../wire/taken-chunk.js';
 import { inspectRegistrations, producersDir, type ProducerState } from '../wire/producer-registry.js';
 import { consumersDir, listSegments, segmentsDir } from '../wire/segments.js';
 import { livenessOf, lockHeld, lockStrategyOf, type LockStrategyName } from './lock-strategy.js';
+import { untrusted } from '../util/trust.js';
 
 export type { LockStrategyName } from './lock-strategy.js';
 
@@ -205,10 +206,12 @@ function checkBusExists(paths: BusPaths): fs.Stats | undefined {
   if (!dir.isDirectory()) throw new FilebusError('ERR_FILEBUS_DIRECTORY', `${paths.dir} is not a directory`, { path: paths.dir });
   let file: fs.Stats | undefined;
   try {
-    file = fs.statSync(paths.file);
+    // lstat: a symlink planted at FILE would have status report the size and age of what it names.
+    file = fs.lstatSync(paths.file);
   } catch (error) {
     if (errnoCode(error) !== 'ENOENT') throw ioError('inspect', paths.file, error);
   }
+  if (file?.isSymbolicLink()) throw untrusted(paths.file, `bus file ${paths.file} is a symbolic link`);
   if (file?.isDirectory()) throw new FilebusError('ERR_FILEBUS_BAD_PATH', `${paths.file} is a directory, not a bus file`, { path: paths.file });
   if (file && !file.isFile()) throw new FilebusError('ERR_FILEBUS_BAD_PATH', `${paths.file} is not a regular file`, { path: paths.file });
   const lockKind = kindOf(paths.lock);

@@ -298,6 +298,23 @@ describe('planted files', () => {
   });
 });
 
+describe('a symlink at FILE', () => {
+  it('is refused with one line naming it (exit 2): status never reports the size or age of what it names', async () => {
+    const { dir, bus } = busIn();
+    const made = await runFilebus(['--filename', bus, 'producer'], { input: 'hello\n' });
+    expect(made.code).toBe(0);
+    const secret = path.join(dir, 'secret');
+    fs.writeFileSync(secret, 'x'.repeat(12345));
+    fs.rmSync(bus, { force: true });
+    fs.symlinkSync(secret, bus);
+    const result = await status(bus, '--json');
+    expect(result.code).toBe(2);
+    expect(result.stdout).toBe('');
+    expect(result.stderr).toMatch(new RegExp(`^filebus: bus file ${bus} is a symbolic link: refusing it[^\n]*\n$`));
+    expect(result.stderr).not.toContain('12345');
+  });
+});
+
 describe('--json', () => {
   it('prints exactly one JSON object with the documented fields, and nothing else', async () => {
     const { bus } = busIn();
