@@ -145,7 +145,9 @@ export class FlockLock implements BusLock {
     // planted (or swapped in after the path was checked) could be replaced
     // at any time, and processes would then lock different files.
     try {
-      requireTrusted(this.#path, fs.fstatSync(this.#fd), 'file', directoryTrust(parentOf(this.#path)), 'lock file');
+      const st = fs.fstatSync(this.#fd);
+      requireTrusted(this.#path, st, 'file', directoryTrust(parentOf(this.#path)), 'lock file');
+      withdrawOthers(this.#fd, st);
     } catch (error) {
       fs.closeSync(this.#fd);
       this.#fd = undefined;
@@ -153,6 +155,19 @@ export class FlockLock implements BusLock {
     }
     return this.#fd;
   }
+}
+
+/**
+ * A lock file of ours that every user may read (made by the reference, or by
+ * filebus before lock files lost their 'other' bits) lets any user flock it
+ * and stall the bus: take those bits away, on the descriptor. Lock files
+ * filebus makes never have them (util/permissions.ts, createPrivateFile).
+ */
+function withdrawOthers(fd: number, st: fs.Stats): void {
+  if ((st.mode & 0o007) === 0 || st.uid !== process.geteuid?.()) return;
+  try {
+    fs.fchmodSync(fd, st.mode & 0o770);
+  } catch { /* a read-only descriptor on a file we cannot change: leave it */ }
 }
 
 /**

@@ -326,6 +326,22 @@ describe('planted names in a sticky shared directory (point 9)', () => {
   });
 });
 
+describe('a lock file every user may read', () => {
+  it('FILE.lock left 0644 (by the reference, or an older filebus): the next process takes the \'other\' bits away, and a read-only user cannot flock it', async () => {
+    const s = scene();
+    const lock = `${s.bus}.lock`;
+    fs.writeFileSync(lock, '');
+    fs.chmodSync(lock, 0o644);
+    const bp = ['--filename', s.bus, '--back-pressure', '--block-size', String(BLOCK)];
+    const consumer = runFilebus([...bp, 'consumer'], { timeoutMs: 20_000 });
+    expect((await runFilebus([...bp, 'producer'], { stdin: s.input('a', 'A'), timeoutMs: 20_000 })).code).toBe(0);
+    expect(letters((await consumer).stdout)).toBe('A');
+    expect((fs.statSync(lock).mode & 0o777).toString(8)).toBe('640');
+    expect(await otherHolds(lock, true)).toBe(false);
+    outcomes['0644 lock file'] = 'made 0640';
+  });
+});
+
 describe('names planted while a bus runs', () => {
   async function betweenChunks(extra: readonly string[], plant: (s: Scene) => string, planted: (s: Scene) => string): Promise<void> {
     const s = scene();
