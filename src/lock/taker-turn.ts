@@ -114,7 +114,7 @@ export class TakerTurn {
    * waiting for its turn makes it again (tryTake).
    */
   close(): void {
-    if (!this.#unusable && this.tryTake()) {
+    if (this.tryTake() && this.#held) {
       try { fs.unlinkSync(this.#path); } catch { /* gone already */ }
     }
     this.#held = false;

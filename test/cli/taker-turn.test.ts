@@ -97,6 +97,24 @@ describe('the taker turn of back-pressure consumers', () => {
     expect(listTree(busDir)).toEqual(['bus.lock']);
   });
 
+  it('a consumer SIGKILLed while it has the turn: another takes the turn and delivers the whole stream', async () => {
+    const common = ['--filename', bus, '--back-pressure', '--block-size', String(RECORD_SIZE * 4)];
+    const killed = startFilebus([...common, 'consumer'], { stdin: 'ignore' });
+    await waitForWatch(killed.pid);
+    expect(watches(killed.pid)).toBe(true);
+    const other = startFilebus([...common, 'consumer'], { stdin: 'ignore' });
+    await waitForWatch(other.pid);
+    killed.child.kill('SIGKILL');
+    expect(await killed.done).toEqual({ code: null, signal: 'SIGKILL' });
+    const { input, file } = writeInput(800);
+    const producer = startFilebus([...common, 'producer'], { stdin: { file } });
+    expect(await withTimeout(producer.done, 60_000, 'the producer')).toEqual({ code: 0, signal: null });
+    expect(await withTimeout(other.done, 30_000, 'the other consumer')).toEqual({ code: 0, signal: null });
+    expect(other.stdout().equals(input)).toBe(true);
+    // The killed one's turn file is removed by the last to leave.
+    expect(listTree(busDir)).toEqual(['bus.lock']);
+  });
+
   it('a consumer that keeps up lets the others have the turn: three consumers of a fast stream all get chunks', async () => {
     const common = ['--filename', bus, '--back-pressure', '--block-size', String(RECORD_SIZE)];
     const consumers = [0, 1, 2].map(() => startFilebus([...common, 'consumer'], { stdin: 'ignore' }));

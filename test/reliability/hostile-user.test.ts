@@ -18,7 +18,7 @@ import path from 'node:path';
 import { crc32 } from 'node:zlib';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import {
-  killAllTracked, oneLineError, ROOT, runFilebus, spawnFilebus, tempDir, until, writeResults, type Proc,
+  killAllTracked, oneLineError, ROOT, runFilebus, sigkill, spawnFilebus, tempDir, until, writeResults, type Proc,
 } from '../helpers/reliability.js';
 
 const OTHER = 'filebus-other';
@@ -214,6 +214,29 @@ describe('planted names in a sticky shared directory (point 9)', () => {
     expect((await consumer.proc.exited).code, consumer.proc.stderr()).toBe(0);
     expect(letters(consumer.out())).toBe('ABC');
     outcomes[`.taken ${kind}`] = letters(consumer.out());
+  });
+
+  it.each([
+    ['a file of theirs, every user may write it, flocked by them', (at: string) => `: > ${at} && chmod 666 ${at}`, true],
+    ['a symlink to a file of ours', (at: string) => `ln -s SECRET ${at}`, false],
+    ['a named pipe', (at: string) => `mkfifo -m 666 ${at}`, false],
+    ['a directory', (at: string) => `mkdir ${at}`, false],
+  ] as const)('%s at .BUS.taker (the back-pressure turn): consumers take their own turns; everything is delivered once', async (kind, plant, hold) => {
+    const s = scene();
+    const bp = ['--filename', s.bus, '--back-pressure', '--block-size', String(BLOCK)];
+    const turn = path.join(s.shared, '.bus.taker');
+    const secretBefore = fs.readFileSync(s.secret);
+    asOther(plant(turn).replace('SECRET', s.secret));
+    if (hold) expect(await otherHolds(turn)).toBe(true);
+    const consumers = [collecting([...bp, 'consumer']), collecting([...bp, 'consumer'])];
+    const producer = await runFilebus([...bp, 'producer'], { stdin: s.input('abcd', 'ABCD'), timeoutMs: 30_000 });
+    expect(producer.code, producer.stderr).toBe(0);
+    await until(() => consumers.some((c) => !c.proc.running()), 'a consumer to end on the end marker', 30_000);
+    for (const c of consumers) await sigkill(c.proc);
+    const got = consumers.map((c) => letters(c.out())).join('');
+    expect([...got].sort().join('')).toBe('ABCD');
+    expect(fs.readFileSync(s.secret).equals(secretBefore)).toBe(true);
+    outcomes[`.taker ${kind}`] = got;
   });
 
   it.each([['an empty directory', ''], ['a directory with a file in it', ' && touch $0/f']])('%s at .BUS.spare: the back-pressure producer runs without a spare', async (_kind, more) => {
