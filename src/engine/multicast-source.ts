@@ -13,6 +13,7 @@ import type { Bus } from './open-bus.js';
 import type { ReadBuffer } from '../util/read-buffer.js';
 import { closeQuietly } from '../wire/chunk-file.js';
 import { tempPath } from '../wire/paths.js';
+import { sleep } from '../util/abortable.js';
 
 export interface MulticastJoin {
   readonly name: string | undefined;
@@ -253,6 +254,9 @@ export async function* multicastChunks(
    * consumers keep their name. False while there is no bus to join yet.
    */
   const rejoin = async (): Promise<boolean> => {
+    // A bus being deleted (rm -r) loses this cursor before its directories
+    // and segments: let a removal in progress go on before judging what is left.
+    await sleep(bus.options.sleepIntervalMs, bus.signal);
     const now = directoryIdentity(dir);
     if (!now) return false;
     const was = joinedDir === undefined ? undefined : fs.fstatSync(joinedDir);
@@ -282,6 +286,11 @@ export async function* multicastChunks(
       } finally {
         lock.release();
       }
+    } catch (error) {
+      // The bus was still being deleted: nothing to join yet, look again later.
+      await sleep(bus.options.sleepIntervalMs, bus.signal);
+      if (directoryIdentity(dir) === undefined) return false;
+      throw error;
     } finally {
       if (lock !== bus.lock) lock.close();
     }
