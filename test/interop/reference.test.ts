@@ -239,13 +239,20 @@ describe.skipIf(!REFERENCE)(SUITE, () => {
     it(`back-pressure, ${producerImpl.name} producer: one reference and one of our consumers share the chunks, each exactly once`, async () => {
       const { dataDir } = setup();
       const data = binary(2 << 20);
-      const input = dataFile(dataDir, data);
       const common = ['--back-pressure', '--filename', bus];
       const refConsumer = startBus(REF, 'consumer', common);
-      const producer = startBus(producerImpl, 'producer', [...common, '--block-size', '65536'], { stdinFile: input });
-      // The reference consumer takes the first chunk; ours joins in mid-stream.
+      const producer = startBus(producerImpl, 'producer', [...common, '--block-size', '65536']);
+      // The reference consumer takes the first chunks; ours joins in mid-stream,
+      // and the rest of the input comes only once ours waits for chunks: on a
+      // loaded machine the reference could otherwise take all of them before
+      // ours has started.
+      const half = data.length / 2;
+      await producer.write(data.subarray(0, half));
       await waitUntil(() => refConsumer.stdoutBytes() > 0, 20_000, 'the reference consumer\'s first chunk');
       const ourConsumer = startBus(OURS, 'consumer', common);
+      await waitForWatch(ourConsumer.child.pid!);
+      await producer.write(data.subarray(half));
+      producer.endInput();
       const pExit = await exitWithin(producer, 60_000, 'producer');
       expect(pExit.code, describeExit(producer, pExit)).toBe(0);
       // Exactly one consumer takes the end marker and exits 0; the other keeps waiting.
