@@ -41,6 +41,16 @@ function watches(pid: number): boolean {
   }
 }
 
+/** Waits until pid holds an inotify watch: it opens the turn file before it sets up its watch. */
+async function waitForInotify(pid: number, timeoutMs = 15_000): Promise<boolean> {
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    if (watches(pid)) return true;
+    await new Promise((r) => setTimeout(r, 10));
+  }
+  return false;
+}
+
 function writeInput(count: number): { input: Buffer; file: string } {
   const input = records('R', count);
   const file = path.join(dir, 'input.bin');
@@ -73,9 +83,8 @@ describe('the taker turn of back-pressure consumers', () => {
   it('a consumer SIGSTOPped while it has the turn stops nobody: another delivers the whole stream and exits 0', async () => {
     const common = ['--filename', bus, '--back-pressure', '--block-size', String(RECORD_SIZE * 4)];
     const stopped = startFilebus([...common, 'consumer'], { stdin: 'ignore' });
-    await waitForWatch(stopped.pid);
     // Alone on the bus, it has the turn: it watches FILE.
-    expect(watches(stopped.pid)).toBe(true);
+    expect(await waitForInotify(stopped.pid)).toBe(true);
     stopped.child.kill('SIGSTOP');
     const other = startFilebus([...common, 'consumer'], { stdin: 'ignore' });
     await waitForWatch(other.pid);
@@ -100,8 +109,7 @@ describe('the taker turn of back-pressure consumers', () => {
   it('a consumer SIGKILLed while it has the turn: another takes the turn and delivers the whole stream', async () => {
     const common = ['--filename', bus, '--back-pressure', '--block-size', String(RECORD_SIZE * 4)];
     const killed = startFilebus([...common, 'consumer'], { stdin: 'ignore' });
-    await waitForWatch(killed.pid);
-    expect(watches(killed.pid)).toBe(true);
+    expect(await waitForInotify(killed.pid)).toBe(true);
     const other = startFilebus([...common, 'consumer'], { stdin: 'ignore' });
     await waitForWatch(other.pid);
     killed.child.kill('SIGKILL');
