@@ -14,7 +14,7 @@ export {
   type ConsumerOptions,
   type ProducerOptions,
 } from './options.js';
-export type { ConsumerPosition } from './engine/multicast-source.js';
+export type { ConsumerPosition } from './engine/contracts.js';
 export type { BusInfo } from './engine/open-bus.js';
 export type { FileSystemInfo } from './watch/file-system.js';
 export { removeConsumer } from './streams/remove-consumer.js';

@@ -2,13 +2,13 @@ import fs from 'node:fs';
 import { TakerTurn } from '../lock/taker-turn.js';
 import { sleep } from '../util/abortable.js';
 import type { ChangeWatcher } from '../watch/change-watcher.js';
-import { closeQuietly, fileExists, openChunk, readChunk, removeQuietly } from '../wire/chunk-file.js';
-import { claimChunk, listed } from '../wire/server-view.js';
+import { closeQuietly, fileExists, readChunk, removeQuietly } from '../wire/chunk-file.js';
 import { keepAsSpare, removeSpare } from '../wire/spare-chunk.js';
 import { adoptAbandoned, finishTaken, returnTaken, takeChunk, takenNames, type TakenChunk } from '../wire/taken-chunk.js';
 import { ioError } from '../errors.js';
 import type { ReadBuffer } from '../util/read-buffer.js';
-import type { ChunkSource } from './chunk-source.js';
+import type { ViewedChunk } from './bus-view.js';
+import type { ChunkSource } from './contracts.js';
 import type { Bus } from './open-bus.js';
 
 /**
@@ -17,9 +17,8 @@ import type { Bus } from './open-bus.js';
  */
 export function backPressureChunks(bus: Bus, into: ReadBuffer): ChunkSource {
   // A taken chunk's holder is known by its flock: where flock is not to be
-  // trusted (a network file system, or a bus set up with --lock mkdir for
-  // one), the reference's order it is.
-  return bus.network || bus.options.lock === 'mkdir' ? heldChunks(bus, into) : takenChunks(bus, into);
+  // trusted, the reference's order it is (BusView.takesByRename).
+  return bus.view.takesByRename ? takenChunks(bus, into) : heldChunks(bus, into);
 }
 
 /** The longest a consumer waiting for its turn goes between asks (unless --sleep-interval is longer). */
@@ -241,17 +240,16 @@ async function* heldChunks(bus: Bus, into: ReadBuffer): ChunkSource {
   try {
     for (;;) {
       const seen = watcher.generation;
-      if (!(bus.network ? listed(paths.dir, paths.base) : fileExists(paths.file))) {
+      if (!bus.view.hasChunk()) {
         await watcher.changedSince(seen, options.sleepIntervalMs, signal);
         continue;
       }
       await lock.acquire(signal);
       let taken = false;
-      let claim: string | undefined;
+      let claimed: ViewedChunk | undefined;
       try {
-        const opened = bus.network ? claimChunk(paths) : openChunk(paths.file);
+        const opened = (claimed = bus.view.claimChunk());
         if (opened) {
-          if ('claim' in opened) claim = opened.claim;
           let data: Buffer | undefined;
           try {
             data = readChunk(paths.file, opened.fd, opened.size, into);
@@ -261,13 +259,13 @@ async function* heldChunks(bus: Bus, into: ReadBuffer): ChunkSource {
           if (data !== undefined) {
             taken = true;
             if (data.length > 0) yield data;
-            keepAsSpare(paths, paths.file, data.length > 0 && !bus.network);
+            keepAsSpare(paths, paths.file, data.length > 0 && bus.view.keepsSpare);
             if (data.length === 0) return;
           }
         }
       } finally {
         // After FILE: a consumer that dies in between leaves only a temporary name, which producers sweep.
-        if (claim !== undefined) removeQuietly(claim);
+        claimed?.release();
         lock.release();
       }
       // Taken by another consumer, or gone under us (ESTALE): look again after a wait, not at once.

@@ -1,6 +1,7 @@
 import fs from 'node:fs';
 import { errnoCode, ioError } from '../errors.js';
 import type { Liveness } from '../lock/liveness.js';
+import type { BusView } from './bus-view.js';
 import { listCursorFiles, scanCursors, type CursorState } from '../wire/cursor-file.js';
 
 /**
@@ -43,7 +44,8 @@ const ROUND_EVERY_MS = 50;
 export class CursorView {
   readonly #dir: string;
   readonly #liveness: Liveness;
-  readonly #network: boolean;
+  /** Other hosts rewrite cursors behind this host's caches: no ctime shortcut, reads past the page cache. */
+  readonly #remote: boolean;
   /** By file name. */
   #cursors = new Map<string, CursorState>();
   /** The directory's ctime when it was last listed, if it can be trusted to change with the next change. */
@@ -51,16 +53,16 @@ export class CursorView {
   #deadRound: string[] = [];
   #lastRound = 0;
 
-  constructor(dir: string, liveness: Liveness, network: boolean) {
+  constructor(dir: string, liveness: Liveness, view: Pick<BusView, 'remote'>) {
     this.#dir = dir;
     this.#liveness = liveness;
-    this.#network = network;
+    this.#remote = view.remote;
   }
 
   /** Lists the directory if its set of cursors may have changed; reads new cursors and a few thought dead. */
   refresh(): void {
     const before = Date.now();
-    const ctime = this.#network ? undefined : this.#ctime();
+    const ctime = this.#remote ? undefined : this.#ctime();
     if (ctime === undefined || ctime !== this.#listedCtime) this.#list(ctime, before);
     this.#reviveRound();
   }
@@ -112,7 +114,7 @@ export class CursorView {
   /** Reads these cursor files (removing gone anonymous ones, as scanCursors does) into the view. */
   #read(names: readonly string[]): void {
     if (names.length === 0) return;
-    const states = scanCursors(this.#dir, true, this.#liveness, this.#network, names);
+    const states = scanCursors(this.#dir, true, this.#liveness, this.#remote, names);
     for (const name of names) this.#cursors.delete(name);
     for (const state of states) this.#cursors.set(state.name, state);
   }

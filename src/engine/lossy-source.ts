@@ -3,9 +3,8 @@ import { childPath } from '../wire/paths.js';
 import { closeQuietly, openChunk, openRingEntry, readChunk, sameChunk, type ChunkIdentity } from '../wire/chunk-file.js';
 import { directoryTrust, distrust } from '../util/trust.js';
 import { listRecent, parseRecentName, recentName, type RecentRef } from '../wire/recent-chunks.js';
-import { listed } from '../wire/server-view.js';
 import type { ReadBuffer } from '../util/read-buffer.js';
-import type { ChunkSource } from './chunk-source.js';
+import type { ChunkSource } from './contracts.js';
 import type { Bus } from './open-bus.js';
 
 /** Descriptors of the chunks emitted last, kept open (see lossyChunks). */
@@ -33,15 +32,14 @@ export async function* lossyChunks(bus: Bus, into: ReadBuffer): ChunkSource {
   let lastSeq: number | undefined;
   // Names of entries still to come wake the consumer; the producer's
   // deletions of old entries do not.
-  // chokidar names nothing (--watch chokidar): every wake-up then costs a listing.
-  const watcher = options.watch === 'chokidar' ? await bus.watchFile() : bus.watchDirectory(
-    paths.dir,
-    (name) => name === paths.base || (parseRecentName(paths, name)?.seq ?? -1) > (lastSeq ?? -1),
-    (name) => {
+  // A watcher that names nothing (polling, chokidar): every wake-up then costs a listing.
+  const watcher = await bus.watchFile({
+    wanted: (name) => (parseRecentName(paths, name)?.seq ?? -1) > (lastSeq ?? -1),
+    onName: (name) => {
       const ref = parseRecentName(paths, name);
       if (ref) pending.add(ref.seq);
     },
-  );
+  });
   // Ring names another user planted: never opened twice, never numbering anything.
   const ignored = new Set<number>();
   const emitted: Array<{ fd: number; id: ChunkIdentity }> = [];
@@ -90,7 +88,7 @@ export async function* lossyChunks(bus: Bus, into: ReadBuffer): ChunkSource {
       // On a network file system FILE is opened only while the server
       // lists it: the listing refreshes this host's cached entry, which
       // could otherwise show an old chunk for up to its cache timeout.
-      const opened = lastSeq === undefined || (bus.network && !listed(paths.dir, paths.base)) ? undefined : openChunk(paths.file);
+      const opened = lastSeq === undefined || !bus.view.mayOpenFile() ? undefined : openChunk(paths.file);
       if (opened && !seenBefore(opened.id)) {
         if (!sameChunk(listedFor, opened.id)) {
           listedFor = opened.id;
@@ -120,7 +118,7 @@ export async function* lossyChunks(bus: Bus, into: ReadBuffer): ChunkSource {
       if (opened) closeQuietly(opened.fd);
       await watcher.changedSince(seen, options.sleepIntervalMs, signal);
       // Nothing named it (polling, chokidar, or a lost event): look at the directory.
-      if (watcher.generation === seen || options.watch === 'chokidar') list = true;
+      if (watcher.generation === seen || !watcher.namesChanges) list = true;
     }
   } finally {
     pending.clear();

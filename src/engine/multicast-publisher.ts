@@ -1,5 +1,5 @@
 import fs from 'node:fs';
-import { errnoCode, ioError } from '../errors.js';
+import { ioError } from '../errors.js';
 import type { ChangeWatcher } from '../watch/change-watcher.js';
 import { closeQuietly, removeQuietly, writeAllAt } from '../wire/chunk-file.js';
 import type { ProducerRegistration } from '../wire/producer-registry.js';
@@ -11,13 +11,10 @@ import {
 } from '../wire/segments.js';
 import { CursorView } from './cursor-view.js';
 import type { Bus } from './open-bus.js';
-import type { Publisher } from './publisher.js';
+import type { Publisher } from './contracts.js';
 
 /** O_EXCL|O_NOFOLLOW: a planted name is never written through. */
 const CREATE_FLAGS = fs.constants.O_WRONLY | fs.constants.O_CREAT | fs.constants.O_EXCL | fs.constants.O_NOFOLLOW;
-
-/** How soon a producer waiting on a consumer notices that it died. */
-const LIVENESS_CHECK_MS = 10;
 
 /** A chunk on its way to becoming a segment. */
 interface Pending {
@@ -158,10 +155,8 @@ export class MulticastPublisher implements Publisher {
         // look again soon whatever happens.
         // The watcher is made the first time the producer has to wait: a
         // producer that never waits has no use for every cursor write's event.
-        const watcher = (this.#cursorWatcher ??= this.#bus.watchDirectory(this.#consumers, (name) => name.endsWith('.cursor')));
-        // Not on a network file system, where each look at the cursors is a
-        // round trip per cursor, nor where liveness is a 10 s heartbeat (mkdir).
-        const lookAgainMs = this.#bus.network || options.lock === 'mkdir' ? options.sleepIntervalMs : Math.min(options.sleepIntervalMs, LIVENESS_CHECK_MS);
+        const watcher = (this.#cursorWatcher ??= this.#bus.watchDirectory(this.#consumers, { wanted: (name) => name.endsWith('.cursor') }));
+        const lookAgainMs = Math.min(options.sleepIntervalMs, this.#bus.view.livenessRecheckMs);
         await watcher.changedSince(seen ?? watcher.generation, lookAgainMs, signal);
       }
       if (!waited) this.#oneAtATime = false;
@@ -235,12 +230,9 @@ export class MulticastPublisher implements Publisher {
 
   #refreshHead(): void {
     const head = this.#head;
-    // On a network file system this host's view of FILE may be stale, and
-    // another host may free and reuse the inode this producer holds: list.
-    if (head && !this.#bus.network) {
-      const st = statOrUndefined(this.#bus.paths.file);
-      if (st && st.dev === head.dev && st.ino === head.ino && st.ctimeNs === head.ctimeNs) return;
-    }
+    // FILE unchanged since this producer's last publish: no other producer
+    // has published, and the segments it knows are still the newest.
+    if (head && this.#bus.view.fileUnchanged(head)) return;
     this.#forgetHead();
     this.#unplaced = 0;
     const bytes = 'bytes' in this.#bus.options.window;
@@ -307,8 +299,7 @@ export class MulticastPublisher implements Publisher {
     if (retainAll) return 'go';
     if (this.#within(window, this.#retained, size)) return 'go';
 
-    // On a network file system, past the page cache: consumers on other hosts rewrite cursors in place.
-    const view = (this.#cursorView ??= new CursorView(this.#consumers, this.#bus.liveness, this.#bus.network));
+    const view = (this.#cursorView ??= new CursorView(this.#consumers, this.#bus.liveness, this.#bus.view));
     view.refresh();
     const room = this.#deleteDownTo(view.minimums().all, window, size);
     if (room !== 'wait') return room;
@@ -347,14 +338,5 @@ export class MulticastPublisher implements Publisher {
     for (const s of segments) total += s.size;
     // One chunk larger than the window still has to pass.
     return total <= limit.bytes || segments.length === 0;
-  }
-}
-
-function statOrUndefined(file: string): fs.BigIntStats | undefined {
-  try {
-    return fs.lstatSync(file, { bigint: true });
-  } catch (error) {
-    if (errnoCode(error) === 'ENOENT') return undefined;
-    throw ioError('stat', file, error);
   }
 }

@@ -7,18 +7,13 @@ import {
   consumersDir, ensureMulticastDirs, isEndMarker, listSegments, openSegment, parseSegmentName, readOpenSegment, readSegment, segmentsDir,
   type SegmentRef,
 } from '../wire/segments.js';
-import type { ChunkSource } from './chunk-source.js';
+import type { ChunkSource, ConsumerPosition, MulticastJoin } from './contracts.js';
 import type { ChangeWatcher } from '../watch/change-watcher.js';
 import type { Bus } from './open-bus.js';
 import type { ReadBuffer } from '../util/read-buffer.js';
 import { closeQuietly } from '../wire/chunk-file.js';
 import { tempPath } from '../wire/paths.js';
 import { sleep } from '../util/abortable.js';
-
-export interface MulticastJoin {
-  readonly name: string | undefined;
-  readonly from: StartPosition | undefined;
-}
 
 /** Segments read for one emitted chunk. */
 interface Run {
@@ -29,16 +24,6 @@ interface Run {
 /** Reads land at `offset` in `buffer`. */
 function regionOf(buffer: Buffer, offset: number): ReadBuffer {
   return { take: (size) => buffer.subarray(offset, offset + size) };
-}
-
-/** Where a consumer is and how far behind the newest segment. */
-export interface ConsumerPosition {
-  /** Sequence number of the next segment this consumer will emit. */
-  readonly position: number;
-  /** Sequence number of the newest segment on the bus (0 if none). */
-  readonly head: number;
-  /** Segments published but not yet emitted by this consumer. */
-  readonly lagChunks: number;
 }
 
 /**
@@ -135,10 +120,13 @@ export async function* multicastChunks(
   // Only segments still to come wake the consumer: the producer's deletions
   // of old segments would otherwise wake it for nothing, and each such
   // wake-up would cost a listing.
-  const watch = (): ChangeWatcher => bus.watchDirectory(dir, (name) => (parseSegmentName(name)?.seq ?? -1) >= next, (name) => {
-    const ref = parseSegmentName(name)!;
-    known.set(ref.seq, ref);
-    head = Math.max(head, ref.seq);
+  const watch = (): ChangeWatcher => bus.watchDirectory(dir, {
+    wanted: (name) => (parseSegmentName(name)?.seq ?? -1) >= next,
+    onName: (name) => {
+      const ref = parseSegmentName(name)!;
+      known.set(ref.seq, ref);
+      head = Math.max(head, ref.seq);
+    },
   });
   let watcher = watch();
   // Which directory this consumer joined: one deleted and made again is a

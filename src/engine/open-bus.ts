@@ -7,8 +7,9 @@ import type { BusLock } from '../lock/bus-lock.js';
 import type { Liveness } from '../lock/liveness.js';
 import { checkLockStrategy, claimLockStrategy, createBusLock, livenessFor } from '../lock/strategy.js';
 import { resolveBusOptions, type BusOptions, type LockStrategy, type ResolvedBusOptions } from '../options.js';
-import type { ChangeWatcher } from '../watch/change-watcher.js';
+import type { ChangeWatcher, NameFilter } from '../watch/change-watcher.js';
 import { usesEvents, watchDirectory, watchFile } from '../watch/create-watcher.js';
+import { createBusView, type BusView } from './bus-view.js';
 import { detectFileSystem, type FileSystemInfo } from '../watch/file-system.js';
 import { busPaths, sweepStaleTemps, type BusPaths } from '../wire/paths.js';
 
@@ -19,18 +20,18 @@ export interface Bus {
   readonly lock: BusLock;
   /** How this bus tells that a cursor's or producer's owner still runs (flock, or mtime heartbeats on mkdir buses). */
   readonly liveness: Liveness;
-  /**
-   * Other hosts may change the bus behind this host's caches (a network or
-   * FUSE file system): engines then read names and chunks in ways that
-   * reach the server (docs/distributed.md).
-   */
-  readonly network: boolean;
+  /** Local or shared with other hosts, and what follows from it (bus-view.ts). */
+  readonly view: BusView;
   /** What the bus is set up with, for logging. */
   readonly info: BusInfo;
-  /** A watcher waking on changes to FILE; closed with the bus. */
-  watchFile(): Promise<ChangeWatcher>;
+  /**
+   * A watcher waking on changes to FILE, and to the names in FILE's
+   * directory that `names.wanted` accepts where the watcher can name them
+   * (`namesChanges`; chokidar and polling cannot); closed with the bus.
+   */
+  watchFile(names?: NameFilter): Promise<ChangeWatcher>;
   /** A watcher waking on the names in `dir` that `wanted` accepts, telling `onName` each; closed with the bus. */
-  watchDirectory(dir: string, wanted: (name: string) => boolean, onName?: (name: string) => void): ChangeWatcher;
+  watchDirectory(dir: string, names: NameFilter): ChangeWatcher;
   /** Aborted by close() or by the caller's signal; every wait listens to it. */
   readonly signal: AbortSignal;
   close(): Promise<void>;
@@ -79,6 +80,7 @@ export async function openBus(options: BusOptions, role: OpenBusRole): Promise<B
     const entry = created.catch(() => undefined);
     watchers.add(entry);
     return created.then((watcher) => ({
+      namesChanges: watcher.namesChanges,
       get generation() { return watcher.generation; },
       changedSince: (seen, timeoutMs, waitSignal) => watcher.changedSince(seen, timeoutMs, waitSignal),
       close: async () => {
@@ -93,14 +95,14 @@ export async function openBus(options: BusOptions, role: OpenBusRole): Promise<B
     paths,
     lock,
     liveness: livenessFor(resolved.lock),
-    network: fileSystem.network,
+    view: createBusView(paths, fileSystem, resolved.lock),
     info: { fileSystem, watching: events ? 'events' : 'poll', lock: resolved.lock },
     signal,
-    watchFile() {
-      return track(watchFile(paths.file, events, resolved.watch === 'chokidar' ? 'chokidar' : 'kernel'));
+    watchFile(names) {
+      return track(watchFile(paths.file, { events, backend: resolved.watch === 'chokidar' ? 'chokidar' : 'events', names }));
     },
-    watchDirectory(dir, wanted, onName) {
-      const watcher = watchDirectory(dir, events, wanted, onName);
+    watchDirectory(dir, names) {
+      const watcher = watchDirectory(dir, { events, names });
       watchers.add(Promise.resolve(watcher));
       return watcher;
     },

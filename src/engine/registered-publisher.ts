@@ -1,6 +1,6 @@
 import { ProducerRegistration } from '../wire/producer-registry.js';
 import type { Bus } from './open-bus.js';
-import type { Publisher } from './publisher.js';
+import type { Publisher } from './contracts.js';
 
 /** The record in FILE.producers/ is rewritten at most this often, never once per chunk. */
 const RECORD_INTERVAL_MS = 1000;

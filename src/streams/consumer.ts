@@ -1,6 +1,6 @@
 import { Readable } from 'node:stream';
-import { openChunkSource, type ChunkSource } from '../engine/chunk-source.js';
-import type { ConsumerPosition } from '../engine/multicast-source.js';
+import { openChunkSource } from '../engine/chunk-source.js';
+import type { ChunkSource, ConsumerPosition } from '../engine/contracts.js';
 import { openBus, type Bus } from '../engine/open-bus.js';
 import { FilebusError, abortError } from '../errors.js';
 import { checkStartPosition, resolveBusOptions, type ConsumerOptions } from '../options.js';

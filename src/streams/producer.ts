@@ -3,7 +3,8 @@ import { finished } from 'node:stream/promises';
 import { setImmediate as nextTurn } from 'node:timers/promises';
 import { ChunkQueue } from '../engine/chunk-queue.js';
 import { openBus, type Bus } from '../engine/open-bus.js';
-import { createPublisher, type Publisher } from '../engine/publisher.js';
+import type { Publisher } from '../engine/contracts.js';
+import { createPublisher } from '../engine/create-publisher.js';
 import { resolveBusOptions, type ProducerOptions } from '../options.js';
 import { destroyOnAbort } from './destroy-on-abort.js';
 

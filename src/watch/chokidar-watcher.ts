@@ -24,6 +24,7 @@ import { WakeSignal } from './wake-signal.js';
  * produced 91 events, while raw events came for all 267.
  */
 export class ChokidarWatcher implements ChangeWatcher {
+  readonly namesChanges = false;
   readonly #wake = new WakeSignal();
   readonly #watcher: FSWatcher;
   readonly #ready: Promise<void>;

@@ -1,27 +1,39 @@
 import path from 'node:path';
 import type { WatchMode } from '../options.js';
-import type { ChangeWatcher } from './change-watcher.js';
+import type { ChangeWatcher, NameFilter } from './change-watcher.js';
 import { DirectoryWatcher } from './directory-watcher.js';
 import type { FileSystemInfo } from './file-system.js';
 import { PollWatcher } from './poll-watcher.js';
 
-/** How an event-driven watcher learns of changes: the kernel's own events, or chokidar. */
-export type EventBackend = 'kernel' | 'chokidar';
+/** How an event-driven watcher learns of changes: fs.watch (`--watch events`), or chokidar (`--watch chokidar`). */
+export type EventBackend = 'events' | 'chokidar';
+
+export interface WatchFileOptions {
+  /** Whether to wake on events at all; false: a poll of --sleep-interval (usesEvents). */
+  readonly events: boolean;
+  readonly backend: EventBackend;
+  /** Names beside FILE that wake the watcher too, where the backend can name them. */
+  readonly names?: NameFilter | undefined;
+}
 
 /**
- * Wakes on changes to the bus file FILE, or never (polling).
+ * Wakes on changes to the bus file FILE (and the names beside it that
+ * `names` wants), or never (polling).
  *
- * The kernel backend watches FILE's directory and keeps only FILE's name:
- * one inotify event per publish and nothing else. chokidar re-reads and
- * stats the whole directory after every event in it; measured on a 1 GiB
- * back-pressure run, that doubled the consumer's CPU time (661 against
- * 352 ms busy per 256 MiB), which on a loaded machine is throughput.
+ * fs.watch watches FILE's directory and keeps only the wanted names: one
+ * inotify event per publish and nothing else. chokidar re-reads and stats
+ * the whole directory after every event in it, which doubled a consumer's
+ * CPU time in the benchmarks (docs/performance.md); it names nothing.
  */
-export async function watchFile(file: string, fileMonitoring: boolean, backend: EventBackend = 'kernel'): Promise<ChangeWatcher> {
-  if (!fileMonitoring) return new PollWatcher();
-  if (backend === 'kernel') {
+export async function watchFile(file: string, options: WatchFileOptions): Promise<ChangeWatcher> {
+  if (!options.events) return new PollWatcher();
+  if (options.backend === 'events') {
     const base = path.basename(file);
-    return new DirectoryWatcher(path.dirname(file), (name) => name === base);
+    const names = options.names;
+    return new DirectoryWatcher(path.dirname(file), {
+      wanted: names ? (name) => name === base || names.wanted(name) : (name) => name === base,
+      ...(names?.onName && { onName: names.onName }),
+    });
   }
   // Loaded only when asked for: most runs never need chokidar.
   const { ChokidarWatcher } = await import('./chokidar-watcher.js');
@@ -30,14 +42,9 @@ export async function watchFile(file: string, fileMonitoring: boolean, backend: 
   return watcher;
 }
 
-/** Wakes on the names in `dir` that `wanted` accepts, telling `onName` each one; or never (polling). */
-export function watchDirectory(
-  dir: string,
-  fileMonitoring: boolean,
-  wanted: (name: string) => boolean,
-  onName?: (name: string) => void,
-): ChangeWatcher {
-  return fileMonitoring ? new DirectoryWatcher(dir, wanted, onName) : new PollWatcher();
+/** Wakes on the names in `dir` that `names` wants, telling it each one; or never (polling). */
+export function watchDirectory(dir: string, options: { readonly events: boolean; readonly names: NameFilter }): ChangeWatcher {
+  return options.events ? new DirectoryWatcher(dir, options.names) : new PollWatcher();
 }
 
 /**

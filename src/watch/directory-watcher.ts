@@ -1,5 +1,5 @@
 import fs from 'node:fs';
-import type { ChangeWatcher } from './change-watcher.js';
+import type { ChangeWatcher, NameFilter } from './change-watcher.js';
 import { WakeSignal } from './wake-signal.js';
 
 /**
@@ -15,7 +15,7 @@ export class DirectoryWatcher implements ChangeWatcher {
   readonly #wake = new WakeSignal();
   readonly #watcher: fs.FSWatcher | undefined;
 
-  constructor(dir: string, wanted: (name: string) => boolean, onName?: (name: string) => void) {
+  constructor(dir: string, { wanted, onName }: NameFilter) {
     try {
       this.#watcher = fs.watch(dir, { persistent: true }, (_event, name) => {
         // No name means the kernel's queue overflowed: wake up and re-read.
@@ -29,6 +29,11 @@ export class DirectoryWatcher implements ChangeWatcher {
     } catch {
       this.#watcher = undefined;
     }
+  }
+
+  /** A watch that could not be set up names nothing: the caller polls. */
+  get namesChanges(): boolean {
+    return this.#watcher !== undefined;
   }
 
   get generation(): number {
