@@ -12,16 +12,14 @@ import { WakeSignal } from './wake-signal.js';
  * The directory, not FILE itself: a watch on FILE follows one inode, and
  * chokidar re-attaches it to the new FILE only after an asynchronous stat,
  * so a replacement landing in that gap makes no event (lossy consumers
- * missed chunks 50 ms apart under load), and FILE coming back after removal
+ * missed chunks under load), and FILE coming back after removal
  * (back-pressure) is noticed late. The directory's own events name every
  * rename into it and every removal. The price: chokidar re-reads and stats
- * the whole directory on every event in it (measured: 6 stat calls per
- * event in a directory of its own, 33 beside 300 other files), so a busy
- * bus belongs in a directory of its own.
+ * the whole directory on every event in it, so a busy bus belongs in a
+ * directory of its own (docs/performance.md, "Watchers").
  *
  * Raw events, not chokidar's 'add' and 'change': those are filtered by
- * mtime and throttled, and in a measured run of 267 renames and unlinks
- * produced 91 events, while raw events came for all 267.
+ * mtime and throttled, and miss most of a quick run of renames.
  */
 export class ChokidarWatcher implements ChangeWatcher {
   readonly namesChanges = false;

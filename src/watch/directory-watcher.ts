@@ -7,9 +7,8 @@ import { WakeSignal } from './wake-signal.js';
  * fs.watch) and wakes on the names the caller wants, telling it each name.
  *
  * Used where many names come and go (segments, cursors). chokidar re-reads
- * and stats the whole directory on every event in a watched directory:
- * measured, 300 renames and unlinks beside 300 other files cost 9,974 statx
- * calls through chokidar, and none here.
+ * and stats the whole directory on every event in a watched directory;
+ * this costs nothing beyond the event (docs/performance.md, "Watchers").
  */
 export class DirectoryWatcher implements ChangeWatcher {
   readonly #wake = new WakeSignal();
