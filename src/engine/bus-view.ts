@@ -75,10 +75,11 @@ export interface FileStamp {
 const FLOCK_RECHECK_MS = 10;
 
 export function createBusView(paths: BusPaths, fileSystem: FileSystemInfo, lock: LockStrategy): BusView {
-  return fileSystem.network ? remoteView(paths) : localView(paths, lock === 'flock');
+  return fileSystem.network ? remoteView(paths) : localView(paths, lock);
 }
 
-function localView(paths: BusPaths, flock: boolean): BusView {
+function localView(paths: BusPaths, lock: LockStrategy): BusView {
+  const flock = lock === 'flock';
   return {
     remote: false,
     hasChunk: () => fileExists(paths.file),
