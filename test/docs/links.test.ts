@@ -6,6 +6,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { ROOT } from '../helpers/cli.js';
+import { anchors, targets } from '../helpers/markdown.js';
 
 function markdownFiles(): string[] {
   const files = ['README.md', 'examples/README.md'];
@@ -14,34 +15,6 @@ function markdownFiles(): string[] {
     if (fs.existsSync(path.join(ROOT, 'examples', name, 'README.md'))) files.push(`examples/${name}/README.md`);
   }
   return files;
-}
-
-/** Markdown with code blocks and code spans blanked out: links in code are examples, not links. */
-function prose(markdown: string): string {
-  return markdown.replace(/^```[\s\S]*?^```/gm, '').replace(/`[^`\n]*`/g, '');
-}
-
-/** Targets of [text](target), ![alt](target), [label]: target and src="target". */
-function targets(markdown: string): string[] {
-  const text = prose(markdown);
-  const found: string[] = [];
-  for (const m of text.matchAll(/\]\(\s*<?([^)\s>]+)>?(?:\s+"[^"]*")?\s*\)/g)) found.push(m[1]!);
-  for (const m of text.matchAll(/^\s*\[[^\]]+\]:\s*(\S+)/gm)) found.push(m[1]!);
-  for (const m of text.matchAll(/\ssrc="([^"]+)"/g)) found.push(m[1]!);
-  return found;
-}
-
-/** The anchors GitHub gives the headings of a Markdown file. */
-function anchors(markdown: string): Set<string> {
-  const seen = new Map<string, number>();
-  const result = new Set<string>();
-  for (const m of markdown.replace(/^```[\s\S]*?^```/gm, '').matchAll(/^#{1,6}\s+(.+?)\s*#*\s*$/gm)) {
-    const slug = m[1]!.toLowerCase().replace(/[^\p{L}\p{N}\s_-]/gu, '').replace(/ /g, '-');
-    const count = seen.get(slug) ?? 0;
-    seen.set(slug, count + 1);
-    result.add(count === 0 ? slug : `${slug}-${count}`);
-  }
-  return result;
 }
 
 describe('links in the documentation', () => {

@@ -12,6 +12,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { targets } from '../helpers/markdown.js';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 const PKG = JSON.parse(fs.readFileSync(path.join(ROOT, 'package.json'), 'utf8')) as {
@@ -129,8 +130,26 @@ describe('npm pack', () => {
     for (const needed of ['package.json', 'README.md', 'dist/index.js', 'dist/index.d.ts', 'dist/cli/main.js', ...Object.values(PKG.bin)]) {
       expect(tarballFiles, `tarball lacks ${needed}`).toContain(needed);
     }
-    const stray = tarballFiles.filter((name) => /^(src|test|examples|bench|node_modules|\.ci|\.git)\//.test(name) || /^tsconfig.*\.json$/.test(name) || name.endsWith('.tgz'));
+    const stray = tarballFiles.filter((name) => /^(src|test|bench|node_modules|\.ci|\.git)\//.test(name) || /^tsconfig.*\.json$/.test(name) || name.endsWith('.tgz'));
     expect(stray).toEqual([]);
+  });
+
+  it('every relative link in the docs it ships leads to a file it ships (the examples included)', () => {
+    const shipped = new Set(tarballFiles);
+    const isShipped = (target: string): boolean => shipped.has(target) || tarballFiles.some((name) => name.startsWith(`${target}/`));
+    const pages = tarballFiles.filter((name) => name.endsWith('.md'));
+    expect(pages).toContain('examples/README.md');
+    const missing: string[] = [];
+    for (const page of pages) {
+      for (const target of targets(fs.readFileSync(path.join(project, 'node_modules', 'filebus', page), 'utf8'))) {
+        if (/^[a-z][a-z0-9+.-]*:/i.test(target)) continue;
+        const filePart = target.split('#', 1)[0]!;
+        if (filePart === '') continue;
+        const resolved = path.posix.normalize(path.posix.join(path.posix.dirname(page), decodeURIComponent(filePart))).replace(/\/$/, '');
+        if (!isShipped(resolved)) missing.push(`${page} -> ${target}`);
+      }
+    }
+    expect(missing).toEqual([]);
   });
 });
 
@@ -178,6 +197,33 @@ describe('installed package', () => {
       invalidIsFilebusError: true,
       invalidCode: 'ERR_FILEBUS_INVALID_OPTION',
     });
+  });
+
+  it('require() loads it from CommonJS (Node 20.19 and later load ES modules that way) and carries a round trip', () => {
+    const script = `
+      const { Producer, Consumer } = require('filebus');
+      const { pipeline } = require('node:stream/promises');
+      const { Readable } = require('node:stream');
+      const fs = require('node:fs');
+      const os = require('node:os');
+      const path = require('node:path');
+      (async () => {
+        const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'filebus-pack-cjs-'));
+        const options = { filename: path.join(dir, 'bus'), mode: 'back-pressure', blockSize: 100 };
+        const sent = Buffer.from('x'.repeat(450));
+        const consumer = new Consumer(options);
+        const receiving = (async () => { const got = []; for await (const c of consumer) got.push(c); return Buffer.concat(got); })();
+        await pipeline(Readable.from([sent]), new Producer(options));
+        const got = await receiving;
+        fs.rmSync(dir, { recursive: true, force: true });
+        console.log(JSON.stringify({ equal: got.equals(sent) }));
+        process.exit(0);
+      })();
+    `;
+    fs.writeFileSync(path.join(project, 'round-trip.cjs'), script);
+    const result = run(process.execPath, ['round-trip.cjs'], project, { timeout: 30_000 });
+    expect(result.status, describeRun('node round-trip.cjs', result)).toBe(0);
+    expect(JSON.parse(result.stdout.trim().split('\n').at(-1)!)).toEqual({ equal: true });
   });
 
   it('exposes only its declared entry points', () => {
