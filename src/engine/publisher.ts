@@ -1,7 +1,7 @@
 import fs from 'node:fs';
 import { ioError } from '../errors.js';
 import { fileExists, removeQuietly, writeNewFile } from '../wire/chunk-file.js';
-import { tempPath } from '../wire/paths.js';
+import { tempPath } from '../wire/layout.js';
 import { RecentRing } from '../wire/recent-chunks.js';
 import { writeIntoSpare } from '../wire/spare-chunk.js';
 import { sleep } from '../util/abortable.js';

@@ -1,7 +1,8 @@
 import fs from 'node:fs';
 import { FilebusError, errnoCode, ioError, isStale } from '../errors.js';
 import { closeQuietly, isGone, removeQuietly, type ChunkIdentity } from './chunk-file.js';
-import { tempPath, type BusPaths } from './paths.js';
+import { tempPath, type BusPaths } from './layout.js';
+import { listDirectory } from '../util/list-directory.js';
 import { directoryTrust, requireTrusted } from '../util/trust.js';
 
 /**
@@ -31,12 +32,7 @@ function gone(error: unknown): boolean {
 
 /** Whether the server lists `name` in `dir` (a hint for waits: a listing can be a moment old). */
 export function listed(dir: string, name: string): boolean {
-  try {
-    return fs.readdirSync(dir).includes(name);
-  } catch (error) {
-    if (errnoCode(error) === 'ENOENT') return false;
-    throw ioError('list', dir, error);
-  }
+  return listDirectory(dir).includes(name);
 }
 
 /** The chunk the server holds at FILE, through a name of its own. */
