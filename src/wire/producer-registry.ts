@@ -72,6 +72,11 @@ function isRecord(value: unknown): value is ProducerRecord {
     && count(r['started']) && count(r['chunks']) && count(r['bytes']) && (r['last'] === null || count(r['last']));
 }
 
+interface RegistrationOptions {
+  readonly removeDirWhenLast: boolean;
+  readonly liveness: Liveness;
+}
+
 export class ProducerRegistration {
   readonly #dir: string;
   readonly #name: string;
@@ -81,13 +86,13 @@ export class ProducerRegistration {
   #fd: number;
   #holding: Holding | undefined;
 
-  private constructor(dir: string, name: string, fd: number, record: ProducerRecord, removeDirWhenLast: boolean, liveness: Liveness) {
+  private constructor(dir: string, name: string, fd: number, record: ProducerRecord, options: RegistrationOptions) {
     this.#dir = dir;
     this.#name = name;
     this.#fd = fd;
     this.#record = record;
-    this.#removeDirWhenLast = removeDirWhenLast;
-    this.#liveness = liveness;
+    this.#removeDirWhenLast = options.removeDirWhenLast;
+    this.#liveness = options.liveness;
   }
 
   /**
@@ -96,9 +101,7 @@ export class ProducerRegistration {
    * registration to close removes `FILE.producers/` too, so a bus in the
    * reference's modes is left as the reference would leave it.
    */
-  static create(
-    paths: BusPaths, fileMode: FileMode, busMode: BusMode, options: { removeDirWhenLast: boolean; liveness: Liveness },
-  ): ProducerRegistration {
+  static create(paths: BusPaths, fileMode: FileMode, busMode: BusMode, options: RegistrationOptions): ProducerRegistration {
     const dir = producersDir(paths);
     const record: ProducerRecord = { mode: busMode, host: HOST, pid: process.pid, started: Date.now(), chunks: 0, bytes: 0, last: null };
     for (let attempt = 1; ; attempt++) {
@@ -113,7 +116,7 @@ export class ProducerRegistration {
         if (errnoCode(error) === 'ENOENT' && attempt < CREATE_ATTEMPTS) continue;
         throw ioError('register producer', temp, error);
       }
-      const registration = new ProducerRegistration(dir, name, fd, record, options.removeDirWhenLast, options.liveness);
+      const registration = new ProducerRegistration(dir, name, fd, record, options);
       let failure: unknown;
       try {
         registration.#holding = options.liveness.hold(fd, temp, { created: true });
