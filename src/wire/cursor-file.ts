@@ -111,14 +111,9 @@ export class OwnedCursor {
 
   /** Opens an existing named cursor, or returns undefined if there is none. */
   static open(dir: string, id: string, liveness: Liveness): OwnedCursor | undefined {
-    const file = path.join(dir, cursorFileName(id));
-    let fd: number;
-    try {
-      fd = fs.openSync(file, fs.constants.O_RDWR | fs.constants.O_NOFOLLOW);
-    } catch (error) {
-      if (errnoCode(error) === 'ENOENT') return undefined;
-      throw ioError('open cursor', file, error);
-    }
+    const opened = openCursorOf(dir, id, fs.constants.O_RDWR);
+    if (!opened) return undefined;
+    const { file, fd } = opened;
     try {
       const st = fs.fstatSync(fd);
       if (!ownerTrusted(st.uid, directoryTrust(dir))) requireTrusted(file, st, 'file', directoryTrust(dir), 'cursor');
@@ -294,14 +289,9 @@ function readDirectOrPlain(fd: number, file: string, options: { direct: boolean 
 
 /** Removes a named consumer's cursor, refusing while that consumer runs. */
 export function removeCursor(dir: string, id: string, liveness: Liveness): boolean {
-  const file = path.join(dir, cursorFileName(id));
-  let fd: number;
-  try {
-    fd = fs.openSync(file, fs.constants.O_RDONLY | fs.constants.O_NOFOLLOW);
-  } catch (error) {
-    if (errnoCode(error) === 'ENOENT') return false;
-    throw ioError('open cursor', file, error);
-  }
+  const opened = openCursorOf(dir, id, fs.constants.O_RDONLY);
+  if (!opened) return false;
+  const { file, fd } = opened;
   try {
     if (liveness.isHeld(fd, file)) {
       throw new FilebusError('ERR_FILEBUS_CONSUMER', `consumer ${id} is running; stop it before removing it`, { path: file });
@@ -310,5 +300,16 @@ export function removeCursor(dir: string, id: string, liveness: Liveness): boole
     return true;
   } finally {
     fs.closeSync(fd);
+  }
+}
+
+/** The cursor of consumer `id` in `dir`, opened with `flags` (never through a symlink); undefined when there is none. */
+function openCursorOf(dir: string, id: string, flags: number): { file: string; fd: number } | undefined {
+  const file = path.join(dir, cursorFileName(id));
+  try {
+    return { file, fd: fs.openSync(file, flags | fs.constants.O_NOFOLLOW) };
+  } catch (error) {
+    if (errnoCode(error) === 'ENOENT') return undefined;
+    throw ioError('open cursor', file, error);
   }
 }
