@@ -12,27 +12,20 @@ import type { LockPaths } from '../lock/bus-lock.js';
  * Only names: nothing here touches the file system. The modules beside it
  * do the file operations on what these names point at.
  *
- * Parsers return undefined for any name that is not exactly what this
- * process would have made: bus directories may be shared with other users
- * and hold anything (util/trust.ts), so a name is never trusted for its
- * looks alone, but a name that does not parse is never taken for one of
- * ours either.
+ * A parser answers undefined for a name not of its form. A name that
+ * parses says nothing about who made it: bus directories may be shared
+ * with other users, so the file behind a name is checked where it is
+ * opened (util/trust.ts).
  */
 
 // FILE and the names beside it
 
-/** The fixed names of one bus. */
+/**
+ * The fixed names of one bus: FILE (the current chunk, replaced whole by
+ * rename) and the lock strategies' names (LockPaths: FILE.lock,
+ * FILE.lock.d, FILE.lock.d.stale, FILE.lock-strategy), and these.
+ */
 export interface BusPaths extends LockPaths {
-  /** FILE: the current chunk, replaced whole by rename. */
-  readonly file: string;
-  /** FILE.lock: the reference's lock file, locked with flock(2). */
-  readonly lock: string;
-  /** FILE.lock.d: the lock directory of `--lock mkdir`. */
-  readonly lockDir: string;
-  /** FILE.lock.d.stale: exists while one process removes a stale FILE.lock.d. */
-  readonly lockGuard: string;
-  /** FILE.lock-strategy: present on buses that use `--lock mkdir`. */
-  readonly strategyMarker: string;
   /** `.BASE.spare`: a back-pressure chunk's file kept after delivery for the next publish (spare-chunk.ts). */
   readonly spare: string;
   /** `.BASE.taker`: flocked by the one idle back-pressure consumer whose turn it is to take FILE (lock/taker-turn.ts). */
