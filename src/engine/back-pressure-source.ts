@@ -3,8 +3,8 @@ import { TakerTurn } from '../lock/taker-turn.js';
 import { sleep } from '../util/abortable.js';
 import type { ChangeWatcher } from '../watch/change-watcher.js';
 import { closeQuietly, fileExists, readChunk, removeQuietly } from '../wire/chunk-file.js';
-import { keepAsSpare, removeSpare } from '../wire/spare-chunk.js';
-import { adoptAbandoned, finishTaken, returnTaken, takeChunk, takenNames, type TakenChunk } from '../wire/taken-chunk.js';
+import { keepAsSpare, removeDelivered, removeSpare } from '../wire/spare-chunk.js';
+import { abandonTaken, adoptAbandoned, finishTaken, giveBackTaken, takeChunk, takenNames, type TakenChunk } from '../wire/taken-chunk.js';
 import { ioError } from '../errors.js';
 import type { ReadBuffer } from '../util/read-buffer.js';
 import type { ViewedChunk } from './bus-view.js';
@@ -219,7 +219,7 @@ async function giveBack(bus: Bus, chunks: readonly TakenChunk[]): Promise<void> 
   } catch { /* left for adoption */ }
   try {
     // Only the oldest can go back to FILE; the rest wait for adoption in order.
-    chunks.forEach((chunk, i) => returnTaken(bus.paths, chunk, locked && i === 0));
+    chunks.forEach((chunk, i) => { if (locked && i === 0) giveBackTaken(bus.paths, chunk); else abandonTaken(chunk); });
   } finally {
     if (locked) bus.lock.release();
   }
@@ -259,7 +259,7 @@ async function* heldChunks(bus: Bus, into: ReadBuffer): ChunkSource {
           if (data !== undefined) {
             taken = true;
             if (data.length > 0) yield data;
-            keepAsSpare(paths, paths.file, data.length > 0 && bus.view.keepsSpare);
+            if (data.length > 0 && bus.view.keepsSpare) keepAsSpare(paths, paths.file); else removeDelivered(paths.file);
             if (data.length === 0) return;
           }
         }

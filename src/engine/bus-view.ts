@@ -3,7 +3,7 @@ import { errnoCode, ioError } from '../errors.js';
 import type { LockStrategy } from '../options.js';
 import type { FileSystemInfo } from '../watch/file-system.js';
 import { fileExists, openChunk, removeQuietly, type OpenedChunk } from '../wire/chunk-file.js';
-import type { BusPaths } from '../wire/paths.js';
+import type { BusPaths } from '../wire/layout.js';
 import { chunkOnServer, claimChunk, listed } from '../wire/server-view.js';
 
 /**

@@ -114,7 +114,7 @@ export class CursorView {
   /** Reads these cursor files (removing gone anonymous ones, as scanCursors does) into the view. */
   #read(names: readonly string[]): void {
     if (names.length === 0) return;
-    const states = scanCursors(this.#dir, true, this.#liveness, this.#remote, names);
+    const states = scanCursors(this.#dir, this.#liveness, { sweep: true, direct: this.#remote, only: names });
     for (const name of names) this.#cursors.delete(name);
     for (const state of states) this.#cursors.set(state.name, state);
   }

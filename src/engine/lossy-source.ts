@@ -1,8 +1,8 @@
 import fs from 'node:fs';
-import { childPath } from '../wire/paths.js';
+import { childPath, parseRecentName, recentName, type RecentRef } from '../wire/layout.js';
 import { closeQuietly, openChunk, openRingEntry, readChunk, sameChunk, type ChunkIdentity } from '../wire/chunk-file.js';
 import { directoryTrust, distrust } from '../util/trust.js';
-import { listRecent, parseRecentName, recentName, type RecentRef } from '../wire/recent-chunks.js';
+import { listRecent } from '../wire/recent-chunks.js';
 import type { ReadBuffer } from '../util/read-buffer.js';
 import type { ChunkSource } from './contracts.js';
 import type { Bus } from './open-bus.js';

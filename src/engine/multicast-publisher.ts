@@ -3,12 +3,9 @@ import { ioError } from '../errors.js';
 import type { ChangeWatcher } from '../watch/change-watcher.js';
 import { closeQuietly, removeQuietly, writeAllAt } from '../wire/chunk-file.js';
 import type { ProducerRegistration } from '../wire/producer-registry.js';
-import { childPath, tempPath } from '../wire/paths.js';
+import { childPath, consumersDir, segmentName, segmentsDir, tempPath, type SegmentRef } from '../wire/layout.js';
 import { createFile } from '../util/permissions.js';
-import {
-  checksum, consumersDir, ensureMulticastDirs, listSegments, removeSegment, segmentName, segmentSize, segmentsDir,
-  type SegmentRef,
-} from '../wire/segments.js';
+import { checksum, ensureMulticastDirs, listSegments, removeSegment, segmentSize } from '../wire/segments.js';
 import { CursorView } from './cursor-view.js';
 import type { Bus } from './open-bus.js';
 import type { Publisher } from './contracts.js';

@@ -2,17 +2,14 @@ import fs from 'node:fs';
 import { FilebusError } from '../errors.js';
 import { createBusLock } from '../lock/strategy.js';
 import type { StartPosition } from '../options.js';
-import { anonymousId, checkConsumerName, isAnonymous, OwnedCursor, scanCursors } from '../wire/cursor-file.js';
-import {
-  consumersDir, ensureMulticastDirs, isEndMarker, listSegments, openSegment, parseSegmentName, readOpenSegment, readSegment, segmentsDir,
-  type SegmentRef,
-} from '../wire/segments.js';
+import { checkConsumerName, OwnedCursor, scanCursors } from '../wire/cursor-file.js';
+import { ensureMulticastDirs, isEndMarker, listSegments, openSegment, readOpenSegment, readSegment } from '../wire/segments.js';
+import { anonymousId, consumersDir, isAnonymous, parseSegmentName, segmentsDir, tempPath, type SegmentRef } from '../wire/layout.js';
 import type { ChunkSource, ConsumerPosition, MulticastJoin } from './contracts.js';
 import type { ChangeWatcher } from '../watch/change-watcher.js';
 import type { Bus } from './open-bus.js';
 import type { ReadBuffer } from '../util/read-buffer.js';
 import { closeQuietly } from '../wire/chunk-file.js';
-import { tempPath } from '../wire/paths.js';
 import { sleep } from '../util/abortable.js';
 
 /** Segments read for one emitted chunk. */
@@ -37,7 +34,7 @@ export async function joinMulticast(bus: Bus, join: MulticastJoin): Promise<Owne
   try {
     // Forget anonymous consumers that died, so they hold nothing even when
     // no retention pass runs (--retain all).
-    scanCursors(dir, true, bus.liveness);
+    scanCursors(dir, bus.liveness, { sweep: true });
     const segments = listSegments(segmentsDir(bus.paths));
     if (join.name !== undefined) {
       const existing = OwnedCursor.open(dir, checkConsumerName(join.name), bus.liveness);

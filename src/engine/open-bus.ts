@@ -11,7 +11,8 @@ import type { ChangeWatcher, NameFilter } from '../watch/change-watcher.js';
 import { usesEvents, watchDirectory, watchFile } from '../watch/create-watcher.js';
 import { createBusView, type BusView } from './bus-view.js';
 import { detectFileSystem, type FileSystemInfo } from '../watch/file-system.js';
-import { busPaths, sweepStaleTemps, type BusPaths } from '../wire/paths.js';
+import { sweepStaleTemps } from '../wire/chunk-file.js';
+import { busPaths, type BusPaths } from '../wire/layout.js';
 
 /** Everything an engine needs to work on one bus, opened once per producer or consumer. */
 export interface Bus {

@@ -1,7 +1,7 @@
 import fs from 'node:fs';
 import { ioError } from '../errors.js';
 import { removeQuietly, writeNewFile } from '../wire/chunk-file.js';
-import { tempPath } from '../wire/paths.js';
+import { tempPath } from '../wire/layout.js';
 import type { Publisher } from './contracts.js';
 import type { Bus } from './open-bus.js';
 

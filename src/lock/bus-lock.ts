@@ -12,7 +12,7 @@ export interface BusLock {
   close(): void;
 }
 
-/** The files the lock strategies use, for a bus at `file`. */
+/** The files the lock strategies use, for a bus at `file` (named by wire/layout.ts, busPaths). */
 export interface LockPaths {
   /** FILE itself. */
   readonly file: string;
@@ -20,6 +20,8 @@ export interface LockPaths {
   readonly lock: string;
   /** FILE.lock.d: the mkdir strategy's lock directory. */
   readonly lockDir: string;
+  /** FILE.lock.d.stale: the guard one process holds while it removes a stale FILE.lock.d. */
+  readonly lockGuard: string;
   /** FILE.lock-strategy: marks a bus that uses the mkdir strategy. */
   readonly strategyMarker: string;
 }

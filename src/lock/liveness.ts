@@ -14,10 +14,12 @@ import { MKDIR_STALE_MS, MKDIR_UPDATE_MS } from './mkdir-lock.js';
  */
 export interface Liveness {
   /**
-   * Claims the open file `fd` for this process. `created`: this process has
-   * just created it. Returns undefined when a live process holds it.
+   * Claims the open file `fd` for this process. Returns undefined when a
+   * live process holds it. `created`: this process has just created the
+   * file, so nobody else can hold it yet (a fresh mtime is no sign of
+   * another owner).
    */
-  hold(fd: number, path: string, created: boolean): Holding | undefined;
+  hold(fd: number, path: string, options?: { readonly created?: boolean }): Holding | undefined;
   /** Whether a live process holds the open file `fd` (another process's, or a file just opened to look). */
   isHeld(fd: number, path: string): boolean;
 }
@@ -39,8 +41,8 @@ export const flockLiveness: Liveness = {
 };
 
 export const heartbeatLiveness: Liveness = {
-  hold(fd, path, created) {
-    if (!created && heartbeatLiveness.isHeld(fd, path)) return undefined;
+  hold(fd, path, options) {
+    if (options?.created !== true && heartbeatLiveness.isHeld(fd, path)) return undefined;
     const touch = (): void => {
       const now = new Date();
       try { fs.futimesSync(fd, now, now); } catch { /* the next beat tries again; a stale file costs a takeover, not data */ }

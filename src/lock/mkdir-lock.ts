@@ -154,7 +154,7 @@ export class MkdirLock implements BusLock {
    * answers by trying again later.
    */
   #removeStale(lockDir: string): void {
-    const guard = `${lockDir}.stale`;
+    const guard = this.#paths.lockGuard;
     try {
       createDirectory(guard, this.#mode);
     } catch (error) {

@@ -10,10 +10,10 @@ import { openLockFile, tryFlock } from './flock.js';
  *
  * Why: every idle consumer used to watch FILE, so each publish woke all of
  * them, and all of them then queued on the bus lock in front of the
- * producer's next publish. Measured on 2,000 chunks of 4 KiB: 1.1 s with
- * one consumer, 5.5 s with 20, 66 s with 50. Now only the consumer whose
- * turn it is watches FILE; the others try for the turn once per
- * --sleep-interval and are not woken by publishes at all.
+ * producer's next publish: a stream slowed down with every consumer added
+ * (docs/performance.md, "What changed since the first run"). Now only the
+ * consumer whose turn it is watches FILE; the others try for the turn once
+ * per --sleep-interval and are not woken by publishes at all.
  *
  * The turn is only ever about speed, never about who may take a chunk:
  * taking still happens under the bus lock (wire/taken-chunk.ts), so two

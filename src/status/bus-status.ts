@@ -1,16 +1,24 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { FilebusError, errnoCode, ioError } from '../errors.js';
+import { tryFlock } from '../lock/flock.js';
+import { detectLockStrategy, livenessFor } from '../lock/strategy.js';
 import type { BusMode } from '../options.js';
-import { isAnonymous, scanCursors } from '../wire/cursor-file.js';
-import { busPaths, type BusPaths } from '../wire/paths.js';
+import { scanCursors } from '../wire/cursor-file.js';
+import {
+  busPaths, consumersDir, END_MARKER_CRC, isAnonymous, parseRegistrationName, producersDir, segmentsDir, type BusPaths,
+} from '../wire/layout.js';
 import { takenNames } from '../wire/taken-chunk.js';
-import { inspectRegistrations, producersDir, type ProducerState } from '../wire/producer-registry.js';
-import { consumersDir, listSegments, segmentsDir } from '../wire/segments.js';
-import { livenessOf, lockHeld, lockStrategyOf, type LockStrategyName } from './lock-strategy.js';
+import { inspectRegistrations, type ProducerState } from '../wire/producer-registry.js';
+import { listSegments } from '../wire/segments.js';
 import { untrusted } from '../util/trust.js';
 
-export type { LockStrategyName } from './lock-strategy.js';
+/**
+ * How a bus's writers exclude each other, as far as the files on disk tell:
+ * 'mixed' when both strategies' files are there (processes refuse such a
+ * bus), 'unknown' when neither is (nothing has locked it yet).
+ */
+export type LockStrategyName = 'flock' | 'mkdir' | 'mixed' | 'unknown';
 
 /**
  * The mode a bus is in, as far as its files tell. Lossy and back-pressure
@@ -121,14 +129,16 @@ export async function busStatus(filename: string): Promise<BusStatus> {
   const paths = busPaths(filename);
   const file = checkBusExists(paths);
   const now = Date.now();
-  const strategy = lockStrategyOf(paths);
-  const liveness = livenessOf(strategy);
+  const found = detectLockStrategy(paths);
+  const strategy: LockStrategyName = found === 'none' ? 'unknown' : found;
+  // A bus with both strategies' files, or none yet, is read as the reference's: flock.
+  const liveness = livenessFor(strategy === 'mkdir' ? 'mkdir' : 'flock');
   const registrations = inspectRegistrations(producersDir(paths), liveness);
   const segmentDir = segmentsDir(paths);
   const multicast = kindOf(segmentDir) === 'directory' || kindOf(consumersDir(paths)) === 'directory';
-  const mode = modeOf(multicast, registrations, file !== undefined || kindOf(paths.lock) !== undefined);
+  const mode = modeOf(registrations, { multicast, hasFile: file !== undefined || kindOf(paths.lock) !== undefined });
   const live = registrations.filter((r) => r.live);
-  const held = lockHeld(paths, strategy);
+  const held = strategy === 'flock' ? flockHeldNow(paths.lock) : undefined;
   const base = {
     version: 1 as const,
     filename: paths.file,
@@ -141,8 +151,8 @@ export async function busStatus(filename: string): Promise<BusStatus> {
   if (!multicast) {
     const published = live.some((r) => r.record) ? live.reduce((sum, r) => sum + (r.record?.chunks ?? 0), 0) : null;
     const lastReported = Math.max(-1, ...live.map((r) => r.record?.last ?? -1));
-    const newestChunk = file ? chunk(published, file.size, file.mtimeMs, now, file.size === 0 && mode !== 'lossy')
-      : lastReported >= 0 ? chunk(published, null, lastReported, now, false) : null;
+    const newestChunk = file ? chunk(published, file.size, file.mtimeMs, now, { endOfStream: file.size === 0 && mode !== 'lossy' })
+      : lastReported >= 0 ? chunk(published, null, lastReported, now, { endOfStream: false }) : null;
     return {
       ...base,
       newestChunk,
@@ -154,14 +164,14 @@ export async function busStatus(filename: string): Promise<BusStatus> {
   const newest = segments.at(-1);
   return {
     ...base,
-    newestChunk: newest ? chunk(newest.seq, newest.size, newest.mtimeMs, now, newest.crc === 0 && newest.size === 0) : null,
+    newestChunk: newest ? chunk(newest.seq, newest.size, newest.mtimeMs, now, { endOfStream: newest.crc === END_MARKER_CRC && newest.size === 0 }) : null,
     retained: {
       chunks: segments.length,
       bytes: segments.reduce((sum, s) => sum + s.size, 0),
       oldest: segments[0]?.seq ?? null,
       newest: newest?.seq ?? null,
     },
-    consumers: scanCursors(consumersDir(paths), false, liveness)
+    consumers: scanCursors(consumersDir(paths), liveness)
       .sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0))
       .map((cursor) => {
         const unread = segments.filter((s) => s.seq >= cursor.position);
@@ -225,24 +235,28 @@ function checkBusExists(paths: BusPaths): fs.Stats | undefined {
   return file;
 }
 
-function modeOf(multicast: boolean, registrations: readonly ProducerState[], hasFile: boolean): BusStatusMode {
-  if (multicast) return 'multicast';
+/**
+ * `multicast`: the bus has a multicast directory. `hasFile`: FILE or
+ * FILE.lock exists, so something used the bus in a reference mode.
+ */
+function modeOf(registrations: readonly ProducerState[], bus: { multicast: boolean; hasFile: boolean }): BusStatusMode {
+  if (bus.multicast) return 'multicast';
   // Live producers say what they publish; failing those, what the last ones did.
   for (const group of [registrations.filter((r) => r.live), registrations]) {
     const modes = new Set(group.flatMap((r) => (r.record ? [r.record.mode] : [])));
     if (modes.size === 1) return [...modes][0]!;
     if (modes.size > 1) return 'unknown';
   }
-  return hasFile ? 'lossy or back-pressure' : 'unknown';
+  return bus.hasFile ? 'lossy or back-pressure' : 'unknown';
 }
 
 function producerStatus(state: ProducerState): ProducerStatus {
   const r = state.record;
-  // Registrations are named HOST.PID.HEX.producer: an empty (older) one still tells who.
-  const [host = '', pid = '0'] = state.fileName.split('.');
+  // A registration's name tells who, for one without a record (an older filebus wrote empty ones).
+  const named = parseRegistrationName(state.fileName);
   return {
-    host: r?.host ?? host,
-    pid: r?.pid ?? Number(pid),
+    host: r?.host ?? named?.host ?? '',
+    pid: r?.pid ?? named?.pid ?? 0,
     alive: state.live,
     mode: r?.mode ?? null,
     startedAt: r ? new Date(r.started).toISOString() : null,
@@ -252,14 +266,14 @@ function producerStatus(state: ProducerState): ProducerStatus {
   };
 }
 
-function chunk(number: number | null, bytes: number | null, atMs: number, now: number, endOfStream: boolean): NewestChunkStatus {
+function chunk(number: number | null, bytes: number | null, atMs: number, now: number, kind: { endOfStream: boolean }): NewestChunkStatus {
   return {
     number,
     bytes,
     at: new Date(atMs).toISOString(),
     // Clocks of other hosts may run ahead: never a negative age.
     ageSeconds: Math.max(0, Math.round(now - atMs)) / 1000,
-    endOfStream,
+    endOfStream: kind.endOfStream,
   };
 }
 
@@ -289,4 +303,26 @@ function retainedBesideFile(paths: BusPaths, file: fs.Stats | undefined): BusSta
     } catch { /* delivered meanwhile */ }
   }
   return { chunks, bytes, oldest: null, newest: null };
+}
+
+/**
+ * Whether someone holds the flock on FILE.lock right now, without ever
+ * waiting for it: a non-blocking shared try-lock on a descriptor of our
+ * own, dropped at once by closing it. Undefined when that cannot be told
+ * (no lock file, or not readable).
+ */
+function flockHeldNow(lockFile: string): boolean | undefined {
+  let fd: number;
+  try {
+    fd = fs.openSync(lockFile, fs.constants.O_RDONLY | fs.constants.O_NOFOLLOW | fs.constants.O_NONBLOCK);
+  } catch {
+    return undefined;
+  }
+  try {
+    return !tryFlock(fd, 'shared', lockFile);
+  } catch {
+    return undefined;
+  } finally {
+    fs.closeSync(fd);
+  }
 }

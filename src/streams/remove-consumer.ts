@@ -1,8 +1,7 @@
 import { checkLockStrategy, livenessFor } from '../lock/strategy.js';
 import { resolveBusOptions, type BusOptions } from '../options.js';
 import { checkConsumerName, removeCursor } from '../wire/cursor-file.js';
-import { busPaths } from '../wire/paths.js';
-import { consumersDir } from '../wire/segments.js';
+import { busPaths, consumersDir } from '../wire/layout.js';
 
 /**
  * Forgets a named multicast consumer: its cursor goes, and with it the

@@ -1,5 +1,7 @@
 import fs from 'node:fs';
 import { FilebusError, errnoCode, ioError, isStale } from '../errors.js';
+import { childPath, HOST, tempOwner, type BusPaths } from './layout.js';
+import { listDirectory } from '../util/list-directory.js';
 import { directoryTrust, distrust, ownerTrusted, parentOf, untrusted } from '../util/trust.js';
 import { createFile, type FileMode } from '../util/permissions.js';
 import { freshReadBuffer, type ReadBuffer } from '../util/read-buffer.js';
@@ -22,7 +24,7 @@ export function sameChunk(a: ChunkIdentity | undefined, b: ChunkIdentity): boole
   return a !== undefined && a.dev === b.dev && a.ino === b.ino;
 }
 
-/** Writes buffers to a new file at tempPath, which must not exist yet. */
+/** Writes buffers to a new file at tempPath (a fresh name: layout.ts), which must not exist yet. */
 export function writeNewFile(tempPath: string, buffers: readonly Buffer[], mode: FileMode): void {
   let fd: number;
   try {
@@ -188,4 +190,39 @@ export function fileExists(file: string): boolean {
 
 export function removeQuietly(file: string): void {
   try { fs.unlinkSync(file); } catch { /* already gone, or never ours */ }
+}
+
+/**
+ * Removes temporary files (layout.ts, tempPath) left by processes of this
+ * host that are no longer running (killed mid-publish). Files of live
+ * processes, and of other hosts, are never touched: their pids mean
+ * nothing here. Best effort: a directory that cannot be listed is swept
+ * another time.
+ */
+export function sweepStaleTemps(paths: BusPaths): number {
+  let names: string[];
+  try {
+    names = listDirectory(paths.dir);
+  } catch {
+    return 0;
+  }
+  let removed = 0;
+  for (const name of names) {
+    const owner = tempOwner(paths, name);
+    if (!owner || owner.host !== HOST || owner.pid === process.pid || isRunning(owner.pid)) continue;
+    try {
+      fs.unlinkSync(childPath(paths.dir, name));
+      removed += 1;
+    } catch { /* raced with another sweeper */ }
+  }
+  return removed;
+}
+
+function isRunning(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (error) {
+    return errnoCode(error) === 'EPERM';
+  }
 }

@@ -1,20 +1,18 @@
 import fs from 'node:fs';
 import path from 'node:path';
-import { randomBytes } from 'node:crypto';
-import { crc32 } from 'node:zlib';
 import { FilebusError, errnoCode, ioError } from '../errors.js';
 import type { Holding, Liveness } from '../lock/liveness.js';
-import { HOST } from './paths.js';
+import { decodeRecord, encodeRecord, readRecord } from './checked-record.js';
+import { CONSUMER_NAME_RULE, cursorFileName, cursorIdOf, formatSeq, isAnonymous, isConsumerName, parseSeq, SEQ_DIGITS } from './layout.js';
 import { createPrivateFile, type FileMode } from '../util/permissions.js';
+import { listDirectory } from '../util/list-directory.js';
 import { directoryTrust, ownerTrusted, requireTrusted } from '../util/trust.js';
-import { SEQ_DIGITS } from './segments.js';
 
 /**
- * A consumer's cursor: `FILE.consumers/<id>.cursor`, holding the sequence
- * number of the next segment it will emit, as one 30-byte record
- * `<20 decimal digits> <CRC-32 of those digits, 8 hex>\n`, rewritten in place.
- * The checksum lets a reader tell a record torn by a concurrent rewrite from
- * a real one.
+ * A consumer's cursor: `FILE.consumers/<id>.cursor` (layout.ts), holding
+ * the sequence number of the next segment it will emit, as one 30-byte
+ * checked record (checked-record.ts) `<20 decimal digits> <CRC-32 of those
+ * digits, 8 hex>\n`, rewritten in place.
  *
  * Liveness: on flock buses the consumer holds an exclusive flock on the
  * open cursor file for as long as it runs; whoever can take the lock knows
@@ -22,66 +20,42 @@ import { SEQ_DIGITS } from './segments.js';
  * dies. On mkdir buses the consumer keeps the file's mtime fresh instead
  * (see lock/liveness.ts).
  *
- * Named consumers use their name as id; anonymous ones an id starting with
- * `~`, which no name can, and their cursor is removed when they are gone.
+ * Anonymous consumers' cursors are removed when they are gone; named ones
+ * stay until `remove-consumer`.
  */
-const SUFFIX = '.cursor';
 const RECORD_LENGTH = SEQ_DIGITS + 1 + 8 + 1;
-const NAME = /^[A-Za-z0-9_][A-Za-z0-9._-]{0,99}$/;
 
 export function checkConsumerName(name: string): string {
-  if (!NAME.test(name)) {
-    throw new FilebusError('ERR_FILEBUS_INVALID_OPTION',
-      `consumer name must be 1 to 100 letters, digits, '.', '_' or '-', not starting with '.' or '-', got ${JSON.stringify(name)}`);
+  if (!isConsumerName(name)) {
+    throw new FilebusError('ERR_FILEBUS_INVALID_OPTION', `consumer name must be ${CONSUMER_NAME_RULE}, got ${JSON.stringify(name)}`);
   }
   return name;
 }
 
-export function anonymousId(): string {
-  return `~${HOST}.${process.pid}.${randomBytes(4).toString('hex')}`;
+/** The cursor record for `position`: always RECORD_LENGTH bytes, so a rewrite covers the whole of the last one. */
+export function encodeCursorRecord(position: number): Buffer {
+  return encodeRecord(formatSeq(position));
 }
 
-export function cursorFileName(id: string): string {
-  return `${id}${SUFFIX}`;
-}
-
-/** The consumer id of a cursor file name, or undefined for other files. */
-export function cursorIdOf(fileName: string): string | undefined {
-  return fileName.endsWith(SUFFIX) && !fileName.startsWith('.') ? fileName.slice(0, -SUFFIX.length) : undefined;
-}
-
-export function isAnonymous(id: string): boolean {
-  return id.startsWith('~');
-}
-
-function encode(position: number): Buffer {
-  const digits = String(position).padStart(SEQ_DIGITS, '0');
-  const sum = (crc32(digits) >>> 0).toString(16).padStart(8, '0');
-  return Buffer.from(`${digits} ${sum}\n`);
-}
-
-function decode(record: Buffer): number | undefined {
-  if (record.length !== RECORD_LENGTH) return undefined;
-  const text = record.toString('latin1');
-  const match = /^(\d{20}) ([0-9a-f]{8})\n$/.exec(text);
-  if (!match) return undefined;
-  if ((crc32(match[1]!) >>> 0) !== parseInt(match[2]!, 16)) return undefined;
-  const value = Number(match[1]);
-  return Number.isSafeInteger(value) ? value : undefined;
+/** The position a cursor record holds; undefined for anything but exactly one whole record. */
+export function decodeCursorRecord(data: Buffer): number | undefined {
+  if (data.length !== RECORD_LENGTH) return undefined;
+  const payload = decodeRecord(data);
+  return payload === undefined ? undefined : parseSeq(payload);
 }
 
 /** O_DIRECT reads must ask for a multiple of the block size (FUSE refuses 31 bytes, takes 512 or 4096). */
 const DIRECT_READ_LENGTH = 4096;
 
-function readRecord(fd: number, file: string, direct = false): number {
-  // A read racing the owner's rewrite can see a torn record; the checksum
-  // catches it and a second look finds the finished one.
-  for (let attempt = 0; attempt < 3; attempt++) {
-    const record = Buffer.alloc(direct ? DIRECT_READ_LENGTH : RECORD_LENGTH + 1);
-    const n = fs.readSync(fd, record, 0, record.length, 0);
-    const position = decode(record.subarray(0, n));
-    if (position !== undefined) return position;
-  }
+/**
+ * The position in an open cursor. `direct`: `fd` was opened with O_DIRECT,
+ * whose reads must be a whole block. A record that is still torn after a
+ * few reads is damage: ERR_FILEBUS_CORRUPT.
+ */
+function readPosition(fd: number, file: string, options: { direct: boolean }): number {
+  // One byte more than a record, so a longer file is not taken for one.
+  const position = readRecord(fd, options.direct ? DIRECT_READ_LENGTH : RECORD_LENGTH + 1, decodeCursorRecord);
+  if (position !== undefined) return position;
   throw new FilebusError('ERR_FILEBUS_CORRUPT', `cursor file ${file} is corrupt: not a valid position record`, { path: file });
 }
 
@@ -123,7 +97,7 @@ export class OwnedCursor {
     const cursor = new OwnedCursor(id, file, fd, position, undefined);
     try {
       cursor.#write(position);
-      cursor.#holding = liveness.hold(fd, file, true);
+      cursor.#holding = liveness.hold(fd, file, { created: true });
       fs.linkSync(temp, file);
     } catch (error) {
       cursor.#holding?.release();
@@ -137,20 +111,15 @@ export class OwnedCursor {
 
   /** Opens an existing named cursor, or returns undefined if there is none. */
   static open(dir: string, id: string, liveness: Liveness): OwnedCursor | undefined {
-    const file = path.join(dir, cursorFileName(id));
-    let fd: number;
-    try {
-      fd = fs.openSync(file, fs.constants.O_RDWR | fs.constants.O_NOFOLLOW);
-    } catch (error) {
-      if (errnoCode(error) === 'ENOENT') return undefined;
-      throw ioError('open cursor', file, error);
-    }
+    const opened = openCursorOf(dir, id, fs.constants.O_RDWR);
+    if (!opened) return undefined;
+    const { file, fd } = opened;
     try {
       const st = fs.fstatSync(fd);
       if (!ownerTrusted(st.uid, directoryTrust(dir))) requireTrusted(file, st, 'file', directoryTrust(dir), 'cursor');
       if (!st.isFile()) throw new FilebusError('ERR_FILEBUS_CORRUPT', `cursor ${file} is not a regular file`, { path: file });
-      const position = readRecord(fd, file);
-      const holding = liveness.hold(fd, file, false);
+      const position = readPosition(fd, file, { direct: false });
+      const holding = liveness.hold(fd, file);
       if (!holding) {
         throw new FilebusError('ERR_FILEBUS_CONSUMER', `consumer ${id} is already running (its cursor ${file} is held)`, { path: file });
       }
@@ -195,7 +164,7 @@ export class OwnedCursor {
   }
 
   #write(position: number): void {
-    const record = encode(position);
+    const record = encodeCursorRecord(position);
     try {
       fs.writeSync(this.#fd, record, 0, record.length, 0);
     } catch (error) {
@@ -214,42 +183,37 @@ export interface CursorState {
   readonly live: boolean;
 }
 
-/**
- * Reads every cursor in `dir`. Cursors of anonymous consumers that are gone
- * are removed when `sweep` is set (the caller holds the bus lock, so no
- * consumer is between creating its cursor and locking it).
- *
- * `direct`: read with O_DIRECT, past this host's page cache. Cursors are
- * rewritten in place by their owners, and a network file system client
- * may keep serving the old bytes of a file another host rewrote without
- * changing its size (GlusterFS mounted without attribute caching but
- * without direct-io-mode: for ever). Where O_DIRECT is refused, a plain read.
- */
-export function scanCursors(dir: string, sweep: boolean, liveness: Liveness, direct = false, only?: readonly string[]): CursorState[] {
-  // `only`: these file names, not the whole directory (those gone are left out).
-  const names = only ?? listCursorFiles(dir);
+/** How scanCursors reads. */
+export interface CursorScanOptions {
+  /**
+   * Remove the cursors of anonymous consumers that are gone. Only under
+   * the bus lock, so that no consumer is between creating its cursor and
+   * holding it.
+   */
+  readonly sweep?: boolean;
+  /**
+   * Read with O_DIRECT, past this host's page cache. Cursors are rewritten
+   * in place by their owners, and a network file system client may keep
+   * serving the old bytes of a file another host rewrote without changing
+   * its size (GlusterFS mounted without attribute caching but without
+   * direct-io-mode: for ever). Where O_DIRECT is refused, a plain read.
+   */
+  readonly direct?: boolean;
+  /** Read these file names of `dir` only (those gone are left out), not the whole directory. */
+  readonly only?: readonly string[];
+}
+
+/** Reads every cursor in `dir` (or those `only` names). */
+export function scanCursors(dir: string, liveness: Liveness, options: CursorScanOptions = {}): CursorState[] {
+  const names = options.only ?? listCursorFiles(dir);
   const states: CursorState[] = [];
   for (const fileName of names) {
     const id = cursorIdOf(fileName);
     if (id === undefined) continue;
     const file = path.join(dir, fileName);
-    let fd: number;
-    let directFd = direct;
-    try {
-      fd = openForReading(file, directFd);
-    } catch (error) {
-      if (!directFd || errnoCode(error) !== 'EINVAL') {
-        if (errnoCode(error) === 'ENOENT') continue;
-        throw ioError('open cursor', file, error);
-      }
-      directFd = false;
-      try {
-        fd = openForReading(file, false);
-      } catch (again) {
-        if (errnoCode(again) === 'ENOENT') continue;
-        throw ioError('open cursor', file, again);
-      }
-    }
+    const opened = openToScan(file, { direct: options.direct === true });
+    if (opened === undefined) continue;
+    const { fd, direct } = opened;
     try {
       const st = fs.fstatSync(fd);
       // Another user's file here (FILE.consumers/ writable by every user) is
@@ -259,13 +223,13 @@ export function scanCursors(dir: string, sweep: boolean, liveness: Liveness, dir
         throw new FilebusError('ERR_FILEBUS_CORRUPT', `cursor ${file} is not a regular file`, { path: file });
       }
       const live = liveness.isHeld(fd, file);
-      if (!live && isAnonymous(id) && sweep) {
+      if (!live && isAnonymous(id) && options.sweep === true) {
         fs.unlinkSync(file);
         continue;
       }
       // A dead consumer's empty cursor: it died registering, before it had a position.
       if (!live && fs.fstatSync(fd).size === 0) continue;
-      states.push({ id, name: fileName, file, position: readDirectOrPlain(fd, file, directFd), live });
+      states.push({ id, name: fileName, file, position: readDirectOrPlain(fd, file, { direct }), live });
     } catch (error) {
       if (error instanceof FilebusError) throw error;
       throw ioError('read cursor', file, error);
@@ -276,34 +240,48 @@ export function scanCursors(dir: string, sweep: boolean, liveness: Liveness, dir
   return states;
 }
 
+/**
+ * A cursor opened to read, and whether with O_DIRECT (asked for, and not
+ * refused with EINVAL); undefined when it is gone.
+ */
+function openToScan(file: string, options: { direct: boolean }): { fd: number; direct: boolean } | undefined {
+  if (options.direct) {
+    try {
+      return { fd: openForReading(file, { direct: true }), direct: true };
+    } catch (error) {
+      if (errnoCode(error) === 'ENOENT') return undefined;
+      if (errnoCode(error) !== 'EINVAL') throw ioError('open cursor', file, error);
+    }
+  }
+  try {
+    return { fd: openForReading(file, { direct: false }), direct: false };
+  } catch (error) {
+    if (errnoCode(error) === 'ENOENT') return undefined;
+    throw ioError('open cursor', file, error);
+  }
+}
+
 /** The names of the cursor files in `dir` (none if it is gone). */
 export function listCursorFiles(dir: string): string[] {
-  let names: string[];
-  try {
-    names = fs.readdirSync(dir);
-  } catch (error) {
-    if (errnoCode(error) === 'ENOENT') return [];
-    throw ioError('list', dir, error);
-  }
-  return names.filter((name) => cursorIdOf(name) !== undefined);
+  return listDirectory(dir).filter((name) => cursorIdOf(name) !== undefined);
 }
 
 /** O_NONBLOCK: a named pipe planted as a cursor must not hang whoever looks. */
-function openForReading(file: string, direct: boolean): number {
-  return fs.openSync(file, fs.constants.O_RDONLY | fs.constants.O_NOFOLLOW | fs.constants.O_NONBLOCK | (direct ? fs.constants.O_DIRECT : 0));
+function openForReading(file: string, options: { direct: boolean }): number {
+  return fs.openSync(file, fs.constants.O_RDONLY | fs.constants.O_NOFOLLOW | fs.constants.O_NONBLOCK | (options.direct ? fs.constants.O_DIRECT : 0));
 }
 
 /** The record through an O_DIRECT descriptor, or through a plain one where direct reads are refused (EINVAL). */
-function readDirectOrPlain(fd: number, file: string, direct: boolean): number {
-  if (!direct) return readRecord(fd, file);
+function readDirectOrPlain(fd: number, file: string, options: { direct: boolean }): number {
+  if (!options.direct) return readPosition(fd, file, { direct: false });
   try {
-    return readRecord(fd, file, true);
+    return readPosition(fd, file, { direct: true });
   } catch (error) {
     if (errnoCode(error) !== 'EINVAL') throw error;
   }
-  const plain = openForReading(file, false);
+  const plain = openForReading(file, { direct: false });
   try {
-    return readRecord(plain, file);
+    return readPosition(plain, file, { direct: false });
   } finally {
     fs.closeSync(plain);
   }
@@ -311,14 +289,9 @@ function readDirectOrPlain(fd: number, file: string, direct: boolean): number {
 
 /** Removes a named consumer's cursor, refusing while that consumer runs. */
 export function removeCursor(dir: string, id: string, liveness: Liveness): boolean {
-  const file = path.join(dir, cursorFileName(id));
-  let fd: number;
-  try {
-    fd = fs.openSync(file, fs.constants.O_RDONLY | fs.constants.O_NOFOLLOW);
-  } catch (error) {
-    if (errnoCode(error) === 'ENOENT') return false;
-    throw ioError('open cursor', file, error);
-  }
+  const opened = openCursorOf(dir, id, fs.constants.O_RDONLY);
+  if (!opened) return false;
+  const { file, fd } = opened;
   try {
     if (liveness.isHeld(fd, file)) {
       throw new FilebusError('ERR_FILEBUS_CONSUMER', `consumer ${id} is running; stop it before removing it`, { path: file });
@@ -327,5 +300,16 @@ export function removeCursor(dir: string, id: string, liveness: Liveness): boole
     return true;
   } finally {
     fs.closeSync(fd);
+  }
+}
+
+/** The cursor of consumer `id` in `dir`, opened with `flags` (never through a symlink); undefined when there is none. */
+function openCursorOf(dir: string, id: string, flags: number): { file: string; fd: number } | undefined {
+  const file = path.join(dir, cursorFileName(id));
+  try {
+    return { file, fd: fs.openSync(file, flags | fs.constants.O_NOFOLLOW) };
+  } catch (error) {
+    if (errnoCode(error) === 'ENOENT') return undefined;
+    throw ioError('open cursor', file, error);
   }
 }

@@ -1,18 +1,18 @@
-import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
-import { crc32 } from 'node:zlib';
 import { FilebusError, errnoCode, ioError } from '../errors.js';
 import { flockLiveness, type Holding, type Liveness } from '../lock/liveness.js';
 import { BUS_MODES, type BusMode } from '../options.js';
-import { HOST, type BusPaths } from './paths.js';
+import { decodeRecord, encodeRecord, readRecord } from './checked-record.js';
+import { HOST, producersDir, registrationName, registrationTempName, registryEntryKind, type BusPaths } from './layout.js';
+import { listDirectory } from '../util/list-directory.js';
 import { createDirectory, createPrivateFile, type FileMode } from '../util/permissions.js';
 import { checkBusDirectory, directoryTrust, distrust } from '../util/trust.js';
 
 /**
  * Producers announce themselves in `FILE.producers/`: one file each,
- * `HOST.PID.HEX.producer`, held while the producer runs (below) and
- * holding one record line (below). A multicast stream ends when its last
+ * `HOST.PID.HEX.producer` (layout.ts), held while the producer runs (below)
+ * and holding one checked record (below). A multicast stream ends when its last
  * producer finishes, so a finishing producer that sees another live one
  * leaves the end marker to it; in every mode the records let `status` tell
  * the mode, whether a producer runs, and how far it got.
@@ -22,11 +22,6 @@ import { checkBusDirectory, directoryTrust, distrust } from '../util/trust.js';
  * belongs to a producer that is gone. Held means an exclusive flock, or on
  * mkdir buses a fresh mtime (lock/liveness.ts).
  */
-export function producersDir(paths: BusPaths): string {
-  return `${paths.file}.producers`;
-}
-
-const SUFFIX = '.producer';
 /** Creating a registration retries this often when a leaving producer removed the directory meanwhile. */
 const CREATE_ATTEMPTS = 4;
 
@@ -48,23 +43,21 @@ export interface ProducerRecord {
 export type ProducerProgress = Pick<ProducerRecord, 'chunks' | 'bytes' | 'last'>;
 
 /**
- * One line: the record as JSON, a space, the CRC-32 of the JSON as 8 hex
- * digits, a newline. Rewritten in place from offset 0; a record never gets
- * shorter (its numbers only grow), and readers stop at the first newline.
+ * The record as JSON in a checked record (checked-record.ts). Rewritten in
+ * place from offset 0; it never gets shorter (its numbers only grow), and
+ * readers stop at the first newline.
  */
-function encode(record: ProducerRecord): Buffer {
-  const json = JSON.stringify(record);
-  return Buffer.from(`${json} ${(crc32(json) >>> 0).toString(16).padStart(8, '0')}\n`);
+export function encodeProducerRecord(record: ProducerRecord): Buffer {
+  return encodeRecord(JSON.stringify(record));
 }
 
-function decode(data: Buffer): ProducerRecord | undefined {
-  const text = data.toString('utf8');
-  const end = text.indexOf('\n');
-  const match = /^(\{.*\}) ([0-9a-f]{8})$/.exec(end < 0 ? '' : text.slice(0, end));
-  if (!match || (crc32(match[1]!) >>> 0) !== parseInt(match[2]!, 16)) return undefined;
+/** The record in `data`; undefined when torn, not JSON, or missing a field. Unknown fields are kept (and ignored). */
+export function decodeProducerRecord(data: Buffer): ProducerRecord | undefined {
+  const json = decodeRecord(data);
+  if (json === undefined) return undefined;
   let value: unknown;
   try {
-    value = JSON.parse(match[1]!);
+    value = JSON.parse(json);
   } catch {
     return undefined;
   }
@@ -79,6 +72,11 @@ function isRecord(value: unknown): value is ProducerRecord {
     && count(r['started']) && count(r['chunks']) && count(r['bytes']) && (r['last'] === null || count(r['last']));
 }
 
+interface RegistrationOptions {
+  readonly removeDirWhenLast: boolean;
+  readonly liveness: Liveness;
+}
+
 export class ProducerRegistration {
   readonly #dir: string;
   readonly #name: string;
@@ -88,13 +86,13 @@ export class ProducerRegistration {
   #fd: number;
   #holding: Holding | undefined;
 
-  private constructor(dir: string, name: string, fd: number, record: ProducerRecord, removeDirWhenLast: boolean, liveness: Liveness) {
+  private constructor(dir: string, name: string, fd: number, record: ProducerRecord, options: RegistrationOptions) {
     this.#dir = dir;
     this.#name = name;
     this.#fd = fd;
     this.#record = record;
-    this.#removeDirWhenLast = removeDirWhenLast;
-    this.#liveness = liveness;
+    this.#removeDirWhenLast = options.removeDirWhenLast;
+    this.#liveness = options.liveness;
   }
 
   /**
@@ -103,16 +101,14 @@ export class ProducerRegistration {
    * registration to close removes `FILE.producers/` too, so a bus in the
    * reference's modes is left as the reference would leave it.
    */
-  static create(
-    paths: BusPaths, fileMode: FileMode, busMode: BusMode, options: { removeDirWhenLast: boolean; liveness: Liveness },
-  ): ProducerRegistration {
+  static create(paths: BusPaths, fileMode: FileMode, busMode: BusMode, options: RegistrationOptions): ProducerRegistration {
     const dir = producersDir(paths);
     const record: ProducerRecord = { mode: busMode, host: HOST, pid: process.pid, started: Date.now(), chunks: 0, bytes: 0, last: null };
     for (let attempt = 1; ; attempt++) {
       // A new name each time: a sweeper late to remove the last one must not hit this one.
-      const name = `${HOST}.${process.pid}.${randomBytes(4).toString('hex')}${SUFFIX}`;
+      const name = registrationName();
       ensureDirectory(dir, fileMode, paths);
-      const temp = path.join(dir, `.${name}.new`);
+      const temp = path.join(dir, registrationTempName(name));
       let fd: number;
       try {
         fd = createPrivateFile(temp, fs.constants.O_RDWR | fs.constants.O_EXCL | fs.constants.O_NOFOLLOW, fileMode);
@@ -120,10 +116,10 @@ export class ProducerRegistration {
         if (errnoCode(error) === 'ENOENT' && attempt < CREATE_ATTEMPTS) continue;
         throw ioError('register producer', temp, error);
       }
-      const registration = new ProducerRegistration(dir, name, fd, record, options.removeDirWhenLast, options.liveness);
+      const registration = new ProducerRegistration(dir, name, fd, record, options);
       let failure: unknown;
       try {
-        registration.#holding = options.liveness.hold(fd, temp, true);
+        registration.#holding = options.liveness.hold(fd, temp, { created: true });
         if (registration.#holding !== undefined) {
           registration.#write();
           fs.renameSync(temp, path.join(dir, name));
@@ -194,7 +190,7 @@ export class ProducerRegistration {
   }
 
   #write(): void {
-    const data = encode(this.#record);
+    const data = encodeProducerRecord(this.#record);
     fs.writeSync(this.#fd, data, 0, data.length, 0);
   }
 }
@@ -245,19 +241,11 @@ interface RegistryFile extends ProducerState {
 }
 
 function scanRegistry(dir: string, liveness: Liveness): RegistryFile[] {
-  let names: string[];
-  try {
-    names = fs.readdirSync(dir);
-  } catch (error) {
-    const code = errnoCode(error);
-    if (code === 'ENOENT') return [];
-    if (code === 'ENOTDIR') throw new FilebusError('ERR_FILEBUS_BAD_PATH', `${dir} is not a directory`, { path: dir, cause: error });
-    throw ioError('list', dir, error);
-  }
   const files: RegistryFile[] = [];
-  for (const fileName of names.sort()) {
-    const temporary = fileName.startsWith('.') && fileName.endsWith(`${SUFFIX}.new`);
-    if (!temporary && (!fileName.endsWith(SUFFIX) || fileName.startsWith('.'))) continue;
+  for (const fileName of listDirectory(dir).sort()) {
+    const kind = registryEntryKind(fileName);
+    if (kind === undefined) continue;
+    const temporary = kind === 'temporary';
     const file = path.join(dir, fileName);
     let fd: number;
     try {
@@ -271,7 +259,7 @@ function scanRegistry(dir: string, liveness: Liveness): RegistryFile[] {
       // no producer of ours: it must neither hold the end marker back nor be swept.
       if (distrust(fs.fstatSync(fd), 'file', directoryTrust(dir)) !== undefined) continue;
       const live = liveness.isHeld(fd, file);
-      files.push({ fileName, temporary, live, record: temporary ? undefined : readRecord(fd) });
+      files.push({ fileName, temporary, live, record: temporary ? undefined : readProducerRecord(fd) });
     } finally {
       fs.closeSync(fd);
     }
@@ -279,20 +267,13 @@ function scanRegistry(dir: string, liveness: Liveness): RegistryFile[] {
   return files;
 }
 
-function readRecord(fd: number): ProducerRecord | undefined {
-  // A read racing the owner's rewrite can see a torn record; the checksum
-  // catches it and another look finds the finished one.
-  for (let attempt = 0; attempt < 3; attempt++) {
-    const buffer = Buffer.alloc(1024);
-    let n: number;
-    try {
-      n = fs.readSync(fd, buffer, 0, buffer.length, 0);
-    } catch {
-      return undefined;
-    }
-    if (n === 0) return undefined;
-    const record = decode(buffer.subarray(0, n));
-    if (record) return record;
+/** Longest record read: far more than a record holds today, leaving room for fields to come. */
+const RECORD_READ_LENGTH = 1024;
+
+function readProducerRecord(fd: number): ProducerRecord | undefined {
+  try {
+    return readRecord(fd, RECORD_READ_LENGTH, decodeProducerRecord);
+  } catch {
+    return undefined;
   }
-  return undefined;
 }

@@ -1,61 +1,36 @@
 import fs from 'node:fs';
 import { errnoCode, ioError } from '../errors.js';
-import { childPath, type BusPaths } from './paths.js';
+import { childPath, parseRecentName, recentName, type BusPaths, type RecentRef } from './layout.js';
+import { listDirectory } from '../util/list-directory.js';
 import { directoryTrust, distrust } from '../util/trust.js';
 
 /**
- * Lossy mode's catch-up ring: our lossy producer also links each chunk, just
- * before it renames it over FILE, as `.BASE.<seq, 20 digits>.recent` beside
- * FILE, and keeps the newest of these. Our lossy consumers read chunks from
- * these names in sequence order, so one that falls a few chunks behind (a
- * busy machine, 1,000 chunks a second) catches up instead of missing them;
- * only one that falls behind the whole ring misses chunks. Reference
- * consumers see FILE exactly as before, and a reference producer, which
- * writes no ring, is followed through FILE.
+ * Lossy mode's catch-up ring: our lossy producer also links each chunk,
+ * just before it renames it over FILE, as `.BASE.<seq, 20 digits>.recent`
+ * beside FILE (layout.ts, recentName), and keeps the newest of these. Our
+ * lossy consumers read chunks from these names in sequence order, so one
+ * that falls a few chunks behind (a busy machine, a fast producer) catches
+ * up instead of missing them; only one that falls behind the whole ring
+ * misses chunks. Reference consumers see FILE exactly as before, and a
+ * reference producer, which writes no ring, is followed through FILE.
  *
  * The ring holds at most RING_CHUNKS chunks and RING_BYTES bytes (always at
  * least the newest two); it is cut down to half of either limit at once, so
  * deleting costs one unlink per chunk on average. A consumer can thus fall
- * half the ring behind: 64 chunks (32 after a cut) was too few at 1,000
- * chunks a second on a busy 2-CPU machine; entries are hard links, so a
- * longer ring costs directory entries, not bytes.
+ * half the ring behind. A shorter ring let consumers on a busy machine miss
+ * chunks (docs/performance.md, "What changed since the first run"); entries
+ * are hard links, so a longer ring costs directory entries, not bytes.
  */
 export const RING_CHUNKS = 256;
 export const RING_BYTES = 16 * 1024 * 1024;
 
-const SUFFIX = '.recent';
 /** Names in a row found taken by something not ours before a chunk goes without a ring entry. */
 const SQUATTED_TRIES = 8;
 
-export interface RecentRef {
-  readonly seq: number;
-  readonly name: string;
-}
-
-export function recentName(paths: BusPaths, seq: number): string {
-  return `.${paths.base}.${String(seq).padStart(20, '0')}${SUFFIX}`;
-}
-
-export function parseRecentName(paths: BusPaths, name: string): RecentRef | undefined {
-  const prefix = `.${paths.base}.`;
-  if (!name.startsWith(prefix) || !name.endsWith(SUFFIX)) return undefined;
-  const digits = name.slice(prefix.length, -SUFFIX.length);
-  if (!/^\d{20}$/.test(digits)) return undefined;
-  const seq = Number(digits);
-  return Number.isSafeInteger(seq) ? { seq, name } : undefined;
-}
-
 /** The ring entries present, oldest first. */
 export function listRecent(paths: BusPaths): RecentRef[] {
-  let names: string[];
-  try {
-    names = fs.readdirSync(paths.dir);
-  } catch (error) {
-    if (errnoCode(error) === 'ENOENT') return [];
-    throw ioError('list', paths.dir, error);
-  }
   const refs: RecentRef[] = [];
-  for (const name of names) {
+  for (const name of listDirectory(paths.dir)) {
     const ref = parseRecentName(paths, name);
     if (ref) refs.push(ref);
   }

@@ -2,47 +2,19 @@ import fs from 'node:fs';
 import { crc32 } from 'node:zlib';
 import { FilebusError, errnoCode, ioError, isStale } from '../errors.js';
 import { closeQuietly, isGone, readChunk } from './chunk-file.js';
-import { childPath, type BusPaths } from './paths.js';
+import { childPath, consumersDir, END_MARKER_CRC, parseSegmentName, segmentsDir, type BusPaths, type SegmentRef } from './layout.js';
+import { listDirectory } from '../util/list-directory.js';
 import { createDirectory, type FileMode } from '../util/permissions.js';
 import { checkBusDirectory, directoryTrust, requireTrusted } from '../util/trust.js';
 import { freshReadBuffer, type ReadBuffer } from '../util/read-buffer.js';
 
 /**
  * Multicast segments: chunk N of the stream is the file
- * `FILE.segments/<N as 20 decimal digits>.<CRC-32 as 8 hex digits>`,
- * holding the chunk's raw bytes and nothing else. Fixed-width names sort in
- * stream order, so `cat FILE.segments/*` reassembles a retained stream; the
- * checksum lives in the name so that the bytes stay raw and a segment
- * appears, with its checksum, in one rename.
+ * `FILE.segments/<N as 20 decimal digits>.<CRC-32 as 8 hex digits>`
+ * (layout.ts, segmentName), holding the chunk's raw bytes and nothing
+ * else. Fixed-width names sort in stream order, so `cat FILE.segments/*`
+ * reassembles a retained stream.
  */
-export const SEQ_DIGITS = 20;
-const NAME = /^(\d{20})\.([0-9a-f]{8})$/;
-
-export interface SegmentRef {
-  readonly seq: number;
-  readonly crc: number;
-  readonly name: string;
-}
-
-export function segmentsDir(paths: BusPaths): string {
-  return `${paths.file}.segments`;
-}
-
-export function consumersDir(paths: BusPaths): string {
-  return `${paths.file}.consumers`;
-}
-
-export function segmentName(seq: number, crc: number): string {
-  return `${String(seq).padStart(SEQ_DIGITS, '0')}.${crc.toString(16).padStart(8, '0')}`;
-}
-
-export function parseSegmentName(name: string): SegmentRef | undefined {
-  const match = NAME.exec(name);
-  if (!match) return undefined;
-  const seq = Number(match[1]);
-  if (!Number.isSafeInteger(seq)) return undefined;
-  return { seq, crc: parseInt(match[2]!, 16), name };
-}
 
 /** CRC-32 (IEEE 802.3, zlib's) of a chunk made of several buffers. */
 export function checksum(buffers: readonly Buffer[]): number {
@@ -53,18 +25,8 @@ export function checksum(buffers: readonly Buffer[]): number {
 
 /** The segments present, oldest first. Anything else in the directory is ignored. */
 export function listSegments(dir: string): SegmentRef[] {
-  let names: string[];
-  try {
-    names = fs.readdirSync(dir);
-  } catch (error) {
-    if (errnoCode(error) === 'ENOENT') return [];
-    if (errnoCode(error) === 'ENOTDIR') {
-      throw new FilebusError('ERR_FILEBUS_BAD_PATH', `${dir} is not a directory`, { path: dir, cause: error });
-    }
-    throw ioError('list', dir, error);
-  }
   const refs: SegmentRef[] = [];
-  for (const name of names) {
+  for (const name of listDirectory(dir)) {
     const ref = parseSegmentName(name);
     if (ref) refs.push(ref);
   }
@@ -165,9 +127,9 @@ export function segmentSize(dir: string, ref: SegmentRef): number | undefined {
 }
 
 /**
- * End-of-stream markers are empty segments. The CRC-32 of no bytes is 0,
- * so only names with checksum 0 need a look at the size.
+ * End-of-stream markers are empty segments: only names with the checksum
+ * of no bytes (END_MARKER_CRC) need a look at the size.
  */
 export function isEndMarker(dir: string, ref: SegmentRef): boolean {
-  return ref.crc === 0 && segmentSize(dir, ref) === 0;
+  return ref.crc === END_MARKER_CRC && segmentSize(dir, ref) === 0;
 }

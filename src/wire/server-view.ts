@@ -1,7 +1,8 @@
 import fs from 'node:fs';
 import { FilebusError, errnoCode, ioError, isStale } from '../errors.js';
 import { closeQuietly, isGone, removeQuietly, type ChunkIdentity } from './chunk-file.js';
-import { tempPath, type BusPaths } from './paths.js';
+import { tempPath, type BusPaths } from './layout.js';
+import { listDirectory } from '../util/list-directory.js';
 import { directoryTrust, requireTrusted } from '../util/trust.js';
 
 /**
@@ -29,14 +30,25 @@ function gone(error: unknown): boolean {
   return errnoCode(error) === 'ENOENT' || isStale(error) || errnoCode(error) === 'EIO';
 }
 
+/**
+ * Links the chunk the server holds at FILE to a fresh temporary name of
+ * this process, and returns that name; undefined when the server holds
+ * none there (gone()).
+ */
+function linkFromServer(paths: BusPaths): string | undefined {
+  const name = tempPath(paths);
+  try {
+    fs.linkSync(paths.file, name);
+  } catch (error) {
+    if (gone(error)) return undefined;
+    throw ioError('link', paths.file, error);
+  }
+  return name;
+}
+
 /** Whether the server lists `name` in `dir` (a hint for waits: a listing can be a moment old). */
 export function listed(dir: string, name: string): boolean {
-  try {
-    return fs.readdirSync(dir).includes(name);
-  } catch (error) {
-    if (errnoCode(error) === 'ENOENT') return false;
-    throw ioError('list', dir, error);
-  }
+  return listDirectory(dir).includes(name);
 }
 
 /** The chunk the server holds at FILE, through a name of its own. */
@@ -65,15 +77,11 @@ export interface ClaimedChunk {
  */
 export function claimChunk(paths: BusPaths): ClaimedChunk | undefined {
   if (!listed(paths.dir, paths.base)) return undefined;
-  const claim = tempPath(paths);
-  try {
-    fs.linkSync(paths.file, claim);
-  } catch (error) {
-    // Nothing is claimed: the caller waits and looks again. A brick that
-    // really fails fails the listing too (listed()), which is an error.
-    if (gone(error)) return undefined;
-    throw ioError('link', paths.file, error);
-  }
+  // Nothing linked: nothing is claimed, and the caller waits and looks
+  // again. A brick that really fails fails the listing too (listed()),
+  // which is an error.
+  const claim = linkFromServer(paths);
+  if (claim === undefined) return undefined;
   let fd: number;
   try {
     fd = fs.openSync(claim, fs.constants.O_RDONLY | fs.constants.O_NOFOLLOW | fs.constants.O_NONBLOCK);
@@ -142,13 +150,8 @@ export function chunkOnServer(paths: BusPaths): boolean {
  * describe a file this host cached before another host replaced it.
  */
 export function identityOnServer(paths: BusPaths): ChunkIdentity | undefined {
-  const probe = tempPath(paths);
-  try {
-    fs.linkSync(paths.file, probe);
-  } catch (error) {
-    if (gone(error)) return undefined;
-    throw ioError('link', paths.file, error);
-  }
+  const probe = linkFromServer(paths);
+  if (probe === undefined) return undefined;
   try {
     const st = fs.lstatSync(probe, { bigint: true });
     return { dev: st.dev, ino: st.ino };

@@ -3,17 +3,18 @@ import os from 'node:os';
 import { fcntlSync } from 'fs-ext';
 import { errnoCode, ioError } from '../errors.js';
 import { writeAllAt } from './chunk-file.js';
-import { tempPath, type BusPaths } from './paths.js';
+import { tempPath, type BusPaths } from './layout.js';
 
 /**
  * The spare: on a back-pressure bus, the file of a chunk already delivered,
  * kept at `.BASE.spare` so that the next publish writes into it instead of
  * into a new file.
  *
- * Why: on tmpfs most of what a 1 MiB chunk costs is the kernel allocating
+ * Why: on tmpfs most of what a large chunk costs is the kernel allocating
  * its pages when a producer writes a new file and freeing them when the
- * consumer unlinks it (0.4 ms per MiB on the bench machine, against 0.15 ms
- * to write and read the same bytes into pages that already exist).
+ * consumer unlinks it, more than writing and reading the same bytes into
+ * pages that already exist (docs/performance.md, "What changed since the
+ * first run").
  *
  * What keeps it safe:
  * - FILE itself is still only ever replaced whole by rename (protocol rule
@@ -48,16 +49,22 @@ const leasesWork = process.platform === 'linux';
 
 /**
  * Consumer, after delivering a chunk: keeps its file (`from`: FILE, or a
- * taken chunk's name) as the spare, replacing an older spare, or removes
- * it where spares are not used.
+ * taken chunk's name) as the spare, replacing an older spare. Where spares
+ * cannot be used (no leases), or the rename fails, it is removed instead
+ * (removeDelivered).
  */
-export function keepAsSpare(paths: BusPaths, from: string, useSpare: boolean): void {
-  if (useSpare && leasesWork) {
+export function keepAsSpare(paths: BusPaths, from: string): void {
+  if (leasesWork) {
     try {
       fs.renameSync(from, paths.spare);
       return;
     } catch { /* fall back to removing it */ }
   }
+  removeDelivered(from);
+}
+
+/** Consumer, after delivering a chunk it keeps no spare of: removes its file (`from`). */
+export function removeDelivered(from: string): void {
   try {
     fs.unlinkSync(from);
   } catch (error) {

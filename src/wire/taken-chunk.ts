@@ -1,23 +1,25 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { errnoCode, ioError } from '../errors.js';
+import { listDirectory } from '../util/list-directory.js';
 import { directoryTrust, distrust, requireTrusted } from '../util/trust.js';
 import { tryFlock } from '../lock/flock.js';
 import { closeQuietly } from './chunk-file.js';
-import { isTakenName, takenPath, type BusPaths } from './paths.js';
-import { keepAsSpare } from './spare-chunk.js';
+import { isTakenName, takenPath, type BusPaths } from './layout.js';
+import { keepAsSpare, removeDelivered } from './spare-chunk.js';
 
 /**
  * Taken chunks: how a back-pressure consumer on a local file system takes
  * FILE. Under the bus lock it renames FILE to a name of its own,
- * `.BASE.HOST.PID.N.HEX.taken`, opens it and holds an exclusive flock on
- * it; then it lets the lock go and writes the chunk out.
+ * `.BASE.HOST.PID.N.HEX.taken` (layout.ts, takenPath), opens it and holds
+ * an exclusive flock on it; then it lets the lock go and writes the chunk
+ * out.
  *
  * Why: FILE is free as soon as the chunk is taken, so the producer
  * publishes the next chunk while this one is being written out. With the
  * reference's order (write out, then unlink FILE) every chunk waited for
- * two wake-ups in a row, and a back-pressure stream ran at about 0.45× cat;
- * taking by rename made it 15 to 20 % faster on the bench.
+ * two wake-ups in a row (docs/performance.md, "What changed since the
+ * first run", has what taking by rename gained).
  *
  * What keeps delivery at-least-once:
  * - A taken chunk is removed (or kept as the spare) only once written out.
@@ -28,9 +30,10 @@ import { keepAsSpare } from './spare-chunk.js';
  *   before it ends on the end-of-stream marker.
  * - Taking, locking and adopting all happen under the bus lock, so nobody
  *   sees a taken chunk between its rename and its flock.
- * - A consumer stopped (signal, closed output) before delivering puts the
+ * - A consumer stopped (signal, closed output) before delivering gives the
  *   chunk back at FILE when FILE is free, where any consumer (the
- *   reference's too) finds it; otherwise it is left for adoption.
+ *   reference's too) finds it (giveBackTaken); otherwise it abandons it
+ *   to adoption (abandonTaken).
  *
  * Network file systems keep the reference's order (server-view.ts):
  * flock does not reach across hosts there.
@@ -57,7 +60,7 @@ export function takeChunk(paths: BusPaths): TakenChunk | undefined {
   try {
     fd = fs.openSync(name, OPEN_FLAGS);
   } catch (error) {
-    putBackName(name, paths.file);
+    giveBackJustTaken(paths, name);
     throw ioError('open', paths.file, error);
   }
   try {
@@ -68,24 +71,24 @@ export function takeChunk(paths: BusPaths): TakenChunk | undefined {
     return { path: name, fd, size: st.size };
   } catch (error) {
     closeQuietly(fd);
-    putBackName(name, paths.file);
+    giveBackJustTaken(paths, name);
     throw error;
   }
 }
 
-function putBackName(name: string, file: string): void {
-  try { fs.renameSync(name, file); } catch { /* left for adoption */ }
+/**
+ * takeChunk failed after its rename: FILE goes back where it was. Still
+ * under the bus lock, so no producer can have published a new FILE
+ * meanwhile, and rename is safe.
+ */
+function giveBackJustTaken(paths: BusPaths, name: string): void {
+  try { fs.renameSync(name, paths.file); } catch { /* left for adoption */ }
 }
 
 /** The names of the chunks taken on this bus, other than `ours`: a listing, no lock. */
 export function takenNames(paths: BusPaths, ours?: TakenChunk): string[] {
   const own = ours && path.basename(ours.path);
-  try {
-    return fs.readdirSync(paths.dir).filter((name) => name !== own && isTakenName(paths, name));
-  } catch (error) {
-    if (errnoCode(error) === 'ENOENT') return [];
-    throw ioError('list', paths.dir, error);
-  }
+  return listDirectory(paths.dir).filter((name) => name !== own && isTakenName(paths, name));
 }
 
 /**
@@ -143,28 +146,36 @@ export function adoptAbandoned(paths: BusPaths, ours?: TakenChunk): { adopted: T
 export function finishTaken(paths: BusPaths, taken: TakenChunk): void {
   // Renamed before the descriptor is closed: once the flock goes, the name must no longer be a taken chunk.
   try {
-    keepAsSpare(paths, taken.path, taken.size > 0);
+    // An end marker's empty file has no pages to reuse.
+    if (taken.size > 0) keepAsSpare(paths, taken.path);
+    else removeDelivered(taken.path);
   } finally {
     closeQuietly(taken.fd);
   }
 }
 
 /**
- * Not delivered: back at FILE if FILE is free (the caller holds the bus
- * lock); otherwise left where it is, and with the flock gone the next
- * consumer adopts it. True when it is back at FILE.
+ * Not delivered, and the caller holds the bus lock: back at FILE if FILE
+ * is free; otherwise abandoned (abandonTaken). True when it is back at
+ * FILE.
  */
-export function returnTaken(paths: BusPaths, taken: TakenChunk | undefined, lockHeld: boolean): boolean {
-  if (!taken) return false;
+export function giveBackTaken(paths: BusPaths, taken: TakenChunk): boolean {
   let back = false;
-  if (lockHeld) {
-    try {
-      // link, not rename: rename would replace a FILE published meanwhile.
-      fs.linkSync(taken.path, paths.file);
-      back = true;
-      fs.unlinkSync(taken.path);
-    } catch { /* FILE is taken by a newer chunk: adoption it is */ }
-  }
+  try {
+    // link, not rename: rename would replace a FILE published meanwhile.
+    fs.linkSync(taken.path, paths.file);
+    back = true;
+    fs.unlinkSync(taken.path);
+  } catch { /* FILE is taken by a newer chunk: adoption it is */ }
   closeQuietly(taken.fd);
   return back;
+}
+
+/**
+ * Not delivered, without the bus lock: left where it is, and with its
+ * flock gone (closing the descriptor drops it) the next consumer adopts it
+ * (adoptAbandoned).
+ */
+export function abandonTaken(taken: TakenChunk): void {
+  closeQuietly(taken.fd);
 }

@@ -5,7 +5,7 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { randomData, tempDir, waitUntil } from '../helpers/cli.js';
 import { killAll, listTree, startFilebus, waitForWatch, withTimeout } from '../helpers/procs.js';
 import { isIncreasing, parseRecords, records, RECORD_SIZE, seqsOf } from '../helpers/records.js';
-import { busPaths } from '../../src/wire/paths.js';
+import { busPaths } from '../../src/wire/layout.js';
 import { writeIntoSpare } from '../../src/wire/spare-chunk.js';
 
 // The spare (src/wire/spare-chunk.ts): a back-pressure consumer keeps a

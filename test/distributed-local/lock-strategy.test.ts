@@ -9,7 +9,7 @@ import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { MKDIR_STALE_MS, MKDIR_UPDATE_MS } from '../../src/lock/mkdir-lock.js';
 import { detectLockStrategy } from '../../src/lock/strategy.js';
-import { busPaths } from '../../src/wire/paths.js';
+import { busPaths } from '../../src/wire/layout.js';
 import { randomData, tempDir, waitUntil } from '../helpers/cli.js';
 import { killAll, listTree, runFilebus, startFilebus, withTimeout } from '../helpers/procs.js';
 
