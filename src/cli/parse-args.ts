@@ -1,5 +1,5 @@
 import {
-  DEFAULT_BLOCK_SIZE, DEFAULT_SLEEP_INTERVAL, LOCK_STRATEGIES, WATCH_MODES, parseWindow, type BusMode, type LockStrategy, type WatchMode,
+  DEFAULT_BLOCK_SIZE, DEFAULT_SLEEP_INTERVAL, LOCK_STRATEGIES, MAX_BLOCK_SIZE, WATCH_MODES, parseWindow, type BusMode, type LockStrategy, type WatchMode,
 } from '../options.js';
 import { environmentBoolean, readEnvironment, type FromEnvironment } from './environment.js';
 import { quickParse, type ParsedArgs } from './quick-parse.js';
@@ -246,6 +246,7 @@ function parseBlockSize(value: Sourced | undefined): number {
   const { text, label } = value;
   const number = /^\s*\d+\s*$/.test(text) ? Number(text) : NaN;
   if (!Number.isSafeInteger(number) || number <= 0) throw new UsageError(`${label} must be a positive integer, got '${text}'`);
+  if (number > MAX_BLOCK_SIZE) throw new UsageError(`${label} must be at most ${MAX_BLOCK_SIZE} bytes, got '${text}'`);
   return number;
 }
 

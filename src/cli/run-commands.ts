@@ -91,7 +91,7 @@ export async function runConsumer(args: CliArgs, signal: AbortSignal): Promise<v
   const consumer = new Consumer({
     ...busOptions(args, signal),
     ...(args.name !== undefined && { name: args.name }),
-    ...(args.from !== undefined && { from: checkStartPosition(args.from) }),
+    ...(args.from !== undefined && { from: checkStartPosition(args.from, '--from', `'${args.from}'`) }),
     // Each chunk is written out whole before the next is read, and stdout
     // is a byte stream: where chunks end does not show.
     reuseBuffers: true,
