@@ -124,7 +124,11 @@ export interface ConsumerOptions extends BusOptions {
   coalesce?: boolean;
 }
 
-/** BusOptions with every default filled in and every value checked. */
+/**
+ * BusOptions with every default filled in and every value checked, frozen.
+ * A Producer or Consumer makes it once, in its constructor, and everything
+ * below it (openBus, the engines) reads this instead of checking again.
+ */
 export interface ResolvedBusOptions {
   readonly filename: string;
   readonly mode: BusMode;
@@ -141,24 +145,56 @@ export interface ResolvedBusOptions {
 export const DEFAULT_BLOCK_SIZE = 65536;
 export const DEFAULT_SLEEP_INTERVAL = 0.1;
 export const DEFAULT_WINDOW_CHUNKS = 256;
+export const DEFAULT_WATCH: WatchMode = 'auto';
+export const DEFAULT_LOCK: LockStrategy = 'flock';
+export const DEFAULT_MODE: BusMode = 'lossy';
+/** Multicast retention: 'window' deletes what every consumer has read and left the window; 'all' keeps everything. */
+export const RETAIN_CHOICES: readonly ('window' | 'all')[] = ['window', 'all'];
+export const DEFAULT_RETAIN = 'window';
 /** Chunks are held in memory whole; this keeps one chunk well inside a Buffer. */
 export const MAX_BLOCK_SIZE = 1 << 30;
+
+/*
+ * Each check below names the option the way its caller knows it: the
+ * library's own name (`blockSize`) and the value as JSON by default, or the
+ * flag or variable the CLI read (`--block-size`, `FILEBUS_BLOCK_SIZE`) and
+ * the text as typed, which the CLI passes as `option` and `shown`.
+ */
+
+/** `<option> <rule>, got <value>`: the one shape of every refusal of an option's value. */
+export function invalidOption(option: string, rule: string, shown: string): FilebusError {
+  return new FilebusError('ERR_FILEBUS_INVALID_OPTION', `${option} ${rule}, got ${shown}`);
+}
 
 function invalid(message: string): FilebusError {
   return new FilebusError('ERR_FILEBUS_INVALID_OPTION', message);
 }
 
-export function checkBlockSize(value: unknown): number {
+function json(value: unknown): string {
+  return JSON.stringify(value) ?? String(value);
+}
+
+/** 'a, b or c': the choices an error offers. */
+export function orList(choices: readonly string[]): string {
+  return choices.length < 2 ? choices.join('') : `${choices.slice(0, -1).join(', ')} or ${choices.at(-1)!}`;
+}
+
+function choice<T extends string>(value: unknown, choices: readonly T[], option: string, shown: string | undefined): T {
+  if (!choices.includes(value as T)) throw invalidOption(option, `must be ${orList(choices)}`, shown ?? json(value));
+  return value as T;
+}
+
+export function checkBlockSize(value: unknown, option = 'blockSize', shown?: string): number {
   if (typeof value !== 'number' || !Number.isInteger(value) || value <= 0) {
-    throw invalid(`--block-size must be a positive integer, got ${JSON.stringify(value)}`);
+    throw invalidOption(option, 'must be a positive integer', shown ?? json(value));
   }
-  if (value > MAX_BLOCK_SIZE) throw invalid(`--block-size must be at most ${MAX_BLOCK_SIZE} bytes, got ${value}`);
+  if (value > MAX_BLOCK_SIZE) throw invalidOption(option, `must be at most ${MAX_BLOCK_SIZE} bytes`, shown ?? json(value));
   return value;
 }
 
-export function checkSleepInterval(value: unknown): number {
+export function checkSleepInterval(value: unknown, option = 'sleepInterval', shown?: string): number {
   if (typeof value !== 'number' || !Number.isFinite(value) || value < 0) {
-    throw invalid(`--sleep-interval must be a non-negative number of seconds, got ${JSON.stringify(value)}`);
+    throw invalidOption(option, 'must be a non-negative number of seconds', shown ?? json(value));
   }
   return value;
 }
@@ -168,75 +204,80 @@ const UNITS: Record<string, number> = {
 };
 
 /** '256' or 256: chunks; '64MiB', '512k', '100b': bytes. */
-export function parseWindow(value: unknown): WindowSize {
+export function parseWindow(value: unknown, option = 'window', shown?: string): WindowSize {
   if (typeof value === 'number') {
-    if (Number.isSafeInteger(value) && value > 0) return { chunks: value };
+    if (Number.isSafeInteger(value) && value > 0) return Object.freeze({ chunks: value });
   } else if (typeof value === 'string') {
     const match = /^\s*(\d+)\s*([a-zA-Z]*)\s*$/.exec(value);
     if (match) {
       const count = Number(match[1]);
       const unit = match[2]!.toLowerCase();
-      if (unit === '' && Number.isSafeInteger(count) && count > 0) return { chunks: count };
+      if (unit === '' && Number.isSafeInteger(count) && count > 0) return Object.freeze({ chunks: count });
       const scale = UNITS[unit];
-      if (scale !== undefined && count > 0 && Number.isSafeInteger(count * scale)) return { bytes: count * scale };
+      if (scale !== undefined && count > 0 && Number.isSafeInteger(count * scale)) return Object.freeze({ bytes: count * scale });
     }
   }
-  throw invalid(`--window must be a positive number of chunks (e.g. 256) or a size in bytes (e.g. 64MiB), got ${JSON.stringify(value)}`);
+  throw invalidOption(option, 'must be a positive number of chunks (e.g. 256) or a size in bytes (e.g. 64MiB)', shown ?? json(value));
 }
 
-export function resolveBusOptions(options: BusOptions): ResolvedBusOptions {
-  if (typeof options !== 'object' || options === null) throw invalid('options must be an object');
-  if (typeof options.filename !== 'string' || options.filename === '') throw invalid('--filename is required');
-  if (options.filename.includes('\0')) throw invalid('--filename must not contain a NUL byte');
-  if (options.signal !== undefined && !(options.signal instanceof AbortSignal)) throw invalid('signal must be an AbortSignal');
-  if (options.fileMonitoring !== undefined && typeof options.fileMonitoring !== 'boolean') {
-    throw invalid(`fileMonitoring must be true or false, got ${JSON.stringify(options.fileMonitoring)}`);
-  }
-  const watch = resolveWatch(options.watch, options.fileMonitoring);
-  const lock = options.lock ?? 'flock';
-  if (!LOCK_STRATEGIES.includes(lock)) throw invalid(`--lock must be flock or mkdir, got ${JSON.stringify(lock)}`);
-  const mode = options.mode ?? 'lossy';
-  if (!BUS_MODES.includes(mode)) throw invalid(`mode must be one of ${BUS_MODES.join(', ')}, got ${JSON.stringify(mode)}`);
-  return {
-    filename: options.filename,
-    mode,
-    blockSize: checkBlockSize(options.blockSize ?? DEFAULT_BLOCK_SIZE),
-    sleepIntervalMs: checkSleepInterval(options.sleepInterval ?? DEFAULT_SLEEP_INTERVAL) * 1000,
-    watch,
-    lock,
-    signal: options.signal,
-    window: parseWindow(options.window ?? DEFAULT_WINDOW_CHUNKS),
-    retainAll: checkRetain(options.retain ?? 'window'),
-    fileMode: checkFileMode(options.fileMode),
-  };
+export function checkWatch(value: unknown, option = 'watch', shown?: string): WatchMode {
+  return choice(value, WATCH_MODES, option, shown);
 }
 
-/** `fileMonitoring: false` predates `watch` and means polling; asking for events as well is a contradiction. */
-function resolveWatch(watch: unknown, fileMonitoring: boolean | undefined): WatchMode {
-  if (watch === undefined) return fileMonitoring === false ? 'poll' : 'auto';
-  if (!WATCH_MODES.includes(watch as WatchMode)) throw invalid(`--watch must be auto, events, chokidar or poll, got ${JSON.stringify(watch)}`);
-  if (fileMonitoring === false && watch !== 'poll') {
-    throw invalid(`--no-file-monitoring means --watch poll; it contradicts --watch ${String(watch)}`);
-  }
-  return watch as WatchMode;
+export function checkLock(value: unknown, option = 'lock', shown?: string): LockStrategy {
+  return choice(value, LOCK_STRATEGIES, option, shown);
 }
 
-export function checkFileMode(value: unknown): number | undefined {
+export function checkRetain(value: unknown, option = 'retain', shown?: string): 'window' | 'all' {
+  return choice(value, RETAIN_CHOICES, option, shown);
+}
+
+export function checkFileMode(value: unknown, option = 'fileMode', shown?: string): number | undefined {
   if (value === undefined) return undefined;
   if (typeof value !== 'number' || !Number.isInteger(value) || value < 0 || value > 0o777) {
-    throw invalid(`--file-mode must be permission bits from 0000 to 0777, got ${typeof value === 'number' ? '0' + value.toString(8) : JSON.stringify(value)}`);
+    throw invalidOption(option, 'must be permission bits from 0000 to 0777', shown ?? (typeof value === 'number' ? `0${value.toString(8)}` : json(value)));
   }
   return value;
 }
 
-function checkRetain(value: unknown): boolean {
-  if (value !== 'window' && value !== 'all') throw invalid(`--retain must be 'window' or 'all', got ${JSON.stringify(value)}`);
-  return value === 'all';
-}
-
-export function checkStartPosition(value: unknown): StartPosition | undefined {
+export function checkStartPosition(value: unknown, option = 'from', shown?: string): StartPosition | undefined {
   if (value === undefined || value === 'earliest' || value === 'latest') return value;
   if (typeof value === 'number' && Number.isSafeInteger(value) && value >= 1) return value;
   if (typeof value === 'string' && /^\d+$/.test(value) && Number(value) >= 1 && Number.isSafeInteger(Number(value))) return Number(value);
-  throw invalid(`--from must be earliest, latest or a segment number (1 or more), got ${JSON.stringify(value)}`);
+  throw invalidOption(option, 'must be earliest, latest or a segment number (1 or more)', shown ?? json(value));
+}
+
+/** Checks every option and fills in every default, once; the result is frozen. */
+export function resolveBusOptions(options: BusOptions): ResolvedBusOptions {
+  if (typeof options !== 'object' || options === null) throw invalid('options must be an object');
+  // Each read once: a getter, or the caller changing the object, cannot make what was checked differ from what is used.
+  const { filename, mode, blockSize, sleepInterval, fileMonitoring, watch, lock, signal, window, fileMode, retain } = options;
+  if (typeof filename !== 'string' || filename === '') throw invalid('filename is required');
+  if (filename.includes('\0')) throw invalid('filename must not contain a NUL byte');
+  if (signal !== undefined && !(signal instanceof AbortSignal)) throw invalid('signal must be an AbortSignal');
+  if (fileMonitoring !== undefined && typeof fileMonitoring !== 'boolean') {
+    throw invalidOption('fileMonitoring', 'must be true or false', json(fileMonitoring));
+  }
+  return Object.freeze({
+    filename,
+    mode: choice(mode ?? DEFAULT_MODE, BUS_MODES, 'mode', undefined),
+    blockSize: checkBlockSize(blockSize ?? DEFAULT_BLOCK_SIZE),
+    sleepIntervalMs: checkSleepInterval(sleepInterval ?? DEFAULT_SLEEP_INTERVAL) * 1000,
+    watch: resolveWatch(watch, fileMonitoring),
+    lock: checkLock(lock ?? DEFAULT_LOCK),
+    signal,
+    window: parseWindow(window ?? DEFAULT_WINDOW_CHUNKS),
+    retainAll: checkRetain(retain ?? DEFAULT_RETAIN) === 'all',
+    fileMode: checkFileMode(fileMode),
+  });
+}
+
+/** `fileMonitoring: false` predates `watch` and means polling; asking for events as well is a contradiction. */
+function resolveWatch(watch: unknown, fileMonitoring: boolean | undefined): WatchMode {
+  if (watch === undefined) return fileMonitoring === false ? 'poll' : DEFAULT_WATCH;
+  const checked = checkWatch(watch);
+  if (fileMonitoring === false && checked !== 'poll') {
+    throw invalid(`fileMonitoring: false means watch: 'poll'; it contradicts watch: ${json(checked)}`);
+  }
+  return checked;
 }

@@ -4,40 +4,20 @@
  * does not apply (FILEBUS_WINDOW on a lossy bus) is ignored.
  * Other FILEBUS_* variables are none of our business and are ignored.
  */
+import { OPTION_ROWS, takes, type OptionName, type OptionRow } from './option-table.js';
+import { UsageError } from './usage-error.js';
+
 export interface EnvironmentOption {
   /** The variable, e.g. FILEBUS_BLOCK_SIZE. */
   readonly variable: string;
   /** The long flag it stands for, without dashes. */
-  readonly option: string;
-  readonly kind: 'string' | 'boolean';
+  readonly option: OptionName;
+  readonly row: OptionRow;
 }
 
-function variableFor(option: string): string {
-  return `FILEBUS_${option.toUpperCase().replace(/-/g, '_')}`;
-}
-
-const OPTIONS: ReadonlyArray<[option: string, kind: 'string' | 'boolean']> = [
-  ['filename', 'string'],
-  ['back-pressure', 'boolean'],
-  ['multicast', 'boolean'],
-  ['window', 'string'],
-  ['retain', 'string'],
-  ['block-size', 'string'],
-  ['sleep-interval', 'string'],
-  ['file-monitoring', 'boolean'],
-  ['watch', 'string'],
-  ['lock', 'string'],
-  ['file-mode', 'string'],
-  ['progress', 'boolean'],
-  ['progress-interval', 'string'],
-];
-
-export const ENVIRONMENT_OPTIONS: readonly EnvironmentOption[] = OPTIONS.map(([option, kind]) => ({ variable: variableFor(option), option, kind }));
-
-/** The variable that sets `option`, for --help. */
-export function environmentVariableOf(option: string): string | undefined {
-  return ENVIRONMENT_OPTIONS.find((e) => e.option === option)?.variable;
-}
+/** The options a variable can set, in the table's order (option-table.ts). */
+export const ENVIRONMENT_OPTIONS: readonly EnvironmentOption[] = OPTION_ROWS.flatMap(([option, row]) =>
+  row.env === undefined ? [] : [{ variable: row.env, option, row }]);
 
 /** A value taken from the environment, with the variable it came from (for error messages). */
 export interface FromEnvironment {
@@ -46,14 +26,15 @@ export interface FromEnvironment {
 }
 
 /**
- * The variables that are set, unparsed: a value is judged only when it is
- * used, so a flag on the command line makes a bad variable for it harmless.
- * An empty variable counts as unset, as shells make `FILEBUS_X= filebus ...`
- * the way to clear one.
+ * The variables that are set, unparsed, of the options `command` takes: a
+ * value is judged only when it is used, so a flag on the command line makes
+ * a bad variable for it harmless. An empty variable counts as unset, as
+ * shells make `FILEBUS_X= filebus ...` the way to clear one.
  */
-export function readEnvironment(env: NodeJS.ProcessEnv): Map<string, FromEnvironment> {
-  const found = new Map<string, FromEnvironment>();
-  for (const { variable, option } of ENVIRONMENT_OPTIONS) {
+export function readEnvironment(env: NodeJS.ProcessEnv, command: string | undefined): Map<OptionName, FromEnvironment> {
+  const found = new Map<OptionName, FromEnvironment>();
+  for (const { variable, option, row } of ENVIRONMENT_OPTIONS) {
+    if (!takes(row, command)) continue;
     const text = env[variable];
     if (text !== undefined && text !== '') found.set(option, { variable, text });
   }
@@ -61,9 +42,9 @@ export function readEnvironment(env: NodeJS.ProcessEnv): Map<string, FromEnviron
 }
 
 /** A boolean variable's value; anything but the usual spellings is an error naming the variable. */
-export function environmentBoolean(value: FromEnvironment, fail: (message: string) => Error): boolean {
+export function environmentBoolean(value: FromEnvironment): boolean {
   const text = value.text.trim().toLowerCase();
   if (['1', 'true', 'yes', 'on'].includes(text)) return true;
   if (['0', 'false', 'no', 'off'].includes(text)) return false;
-  throw fail(`${value.variable} must be 1, true, yes, on, 0, false, no or off, got '${value.text}'`);
+  throw new UsageError(`${value.variable} must be 1, true, yes, on, 0, false, no or off, got '${value.text}'`);
 }

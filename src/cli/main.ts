@@ -1,9 +1,10 @@
 import fs from 'node:fs';
 import { FilebusError } from '../errors.js';
 import { oneLine } from './format.js';
-import { parseArgs, UsageError, type CliArgs } from './parse-args.js';
+import { parseArgs, type CliArgs } from './parse-args.js';
 import { tuneTiering } from './tiering.js';
 import { runConsumer, runProducer, runRemoveConsumer, runStatus } from './run-commands.js';
+import { UsageError } from './usage-error.js';
 import { OutputClosedError } from './write-output.js';
 
 /** Exit codes, also listed in --help. */

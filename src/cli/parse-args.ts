@@ -1,37 +1,40 @@
-import {
-  DEFAULT_BLOCK_SIZE, DEFAULT_SLEEP_INTERVAL, LOCK_STRATEGIES, WATCH_MODES, parseWindow, type BusMode, type LockStrategy, type WatchMode,
-} from '../options.js';
+/**
+ * The command line and the FILEBUS_* variables, checked, as the arguments
+ * of one command. Each value is read and checked by its row of the option
+ * table (option-table.ts); what is here is how the options combine: which
+ * source wins, the mode, what applies only to some commands or modes.
+ */
+import type { BusMode, LockStrategy, StartPosition, WatchMode } from '../options.js';
 import { environmentBoolean, readEnvironment, type FromEnvironment } from './environment.js';
+import {
+  OPTIONS, OPTION_ROWS, YARGS_OWN_OPTIONS, commandsOf, takes, type CliCommand, type OptionName, type ParseText,
+} from './option-table.js';
 import { quickParse, type ParsedArgs } from './quick-parse.js';
-
-export type CliCommand = 'producer' | 'consumer' | 'remove-consumer' | 'status';
+import { UsageError } from './usage-error.js';
 
 export interface CliArgs {
   readonly command: CliCommand;
   readonly filename: string;
   readonly mode: BusMode;
   readonly blockSize: number;
+  /** Seconds. */
   readonly sleepInterval: number;
   readonly watch: WatchMode;
   readonly lock: LockStrategy;
   readonly verbosity: number;
   readonly blockingRead: boolean;
+  /** As typed (checked): the library reads chunks or a size from it. */
   readonly window: string | undefined;
   readonly retain: 'window' | 'all';
   /** consumer --name, or the NAME of remove-consumer. */
   readonly name: string | undefined;
-  readonly from: string | undefined;
+  readonly from: StartPosition | undefined;
   readonly fileMode: number | undefined;
   /** status --json */
   readonly json: boolean;
   /** producer and consumer --progress, and its period. */
   readonly progress: boolean;
   readonly progressIntervalMs: number;
-}
-
-/** A command line filebus cannot run: exit code 2, one line on stderr. */
-export class UsageError extends Error {
-  override readonly name = 'UsageError';
 }
 
 /** The argument yargs' completion script passes; everything after it is a command line being typed. */
@@ -43,7 +46,11 @@ interface Sourced {
   readonly label: string;
 }
 
-export const DEFAULT_PROGRESS_INTERVAL = 1;
+type Table = typeof OPTIONS;
+/** The options with a value, and what their text becomes. */
+type ValueName = { [N in OptionName]: Table[N] extends { kind: 'value' } ? N : never }[OptionName];
+type ValueOf<N extends ValueName> = ReturnType<Table[N]['parse']>;
+type BooleanName = { [N in OptionName]: Table[N] extends { kind: 'boolean' } ? N : never }[OptionName];
 
 export interface ParseOptions {
   /** The environment FILEBUS_* variables are read from. */
@@ -53,59 +60,58 @@ export interface ParseOptions {
 }
 
 export async function parseArgs(argv: readonly string[], version: string, options: ParseOptions = {}): Promise<CliArgs> {
-  const env = options.env ?? process.env;
   const given = scanFlags(argv);
-  const parsed = (options.yargsOnly ? undefined : quickParse(argv))
-    ?? (await import('./define-cli.js')).parseWithYargs(argv, version, (message) => new UsageError(message));
+  const parsed = (options.yargsOnly ? undefined : quickParse(argv)) ?? (await import('./define-cli.js')).parseWithYargs(argv, version);
   const [command, ...extra] = parsed._.map(String);
-  // Only a producer or consumer uses the transfer flags: other commands take
-  // nothing but FILEBUS_FILENAME from the environment.
-  const transfers = command === 'producer' || command === 'consumer';
-  const environment = readEnvironment(env);
-  /** A string option from the command line, else from its environment variable. */
-  const sourced = (option: string): Sourced | undefined => {
-    const text = single(parsed, option);
-    if (text !== undefined) return { text, label: `--${option}` };
-    const fromEnv = transfers || option === 'filename' || option === 'lock' ? environment.get(option) : undefined;
+  const environment = readEnvironment(options.env ?? process.env, command);
+  /** A value option from the command line, else from its environment variable. */
+  const sourced = (name: ValueName): Sourced | undefined => {
+    const text = single(parsed, name);
+    if (text !== undefined) return { text, label: `--${name}` };
+    const fromEnv = environment.get(name);
     return fromEnv && { text: fromEnv.text, label: fromEnv.variable };
   };
+  const value = <N extends ValueName>(name: N): ValueOf<N> | undefined => {
+    const source = sourced(name);
+    // One cast: TypeScript cannot tie a row's parse to its name through the table's index.
+    return source && (OPTIONS[name].parse as ParseText<ValueOf<N>>)(source.text, source.label);
+  };
   /** A boolean flag from the command line when given there (also as --no-X), else from the environment. */
-  const flag = (option: string, fallback: boolean): boolean => {
-    if (given.has(option)) return parsed[option] === true;
-    const fromEnv = transfers ? environment.get(option) : undefined;
-    return fromEnv ? isTrue(fromEnv) : fallback;
+  const flag = (name: BooleanName): boolean => {
+    if (given.has(name)) return parsed[name] === true;
+    const fromEnv = environment.get(name);
+    return fromEnv ? environmentBoolean(fromEnv) : OPTIONS[name].default;
   };
   // Values first: `--block-size producer` is a missing number, not a missing command.
-  const blockSize = parseBlockSize(sourced('block-size'));
-  const sleepInterval = parseSleepInterval(sourced('sleep-interval'));
-  const fileMode = parseFileMode(sourced('file-mode'));
-  const progressIntervalMs = parseProgressInterval(sourced('progress-interval'));
-  const filename = sourced('filename')?.text;
+  const blockSize = value('block-size') ?? OPTIONS['block-size'].default;
+  const sleepInterval = value('sleep-interval') ?? OPTIONS['sleep-interval'].default;
+  const fileMode = value('file-mode');
+  const progressInterval = value('progress-interval') ?? OPTIONS['progress-interval'].default;
+  const filename = value('filename');
   if (command === undefined) throw new UsageError('a command is required: producer, consumer, status, remove-consumer or completion');
   if (command !== 'producer' && command !== 'consumer' && command !== 'remove-consumer' && command !== 'status') {
     throw new UsageError(`unknown command '${command}' (expected producer, consumer, status, remove-consumer or completion)`);
   }
   if (extra.length > 0) throw new UsageError(`unexpected argument '${extra[0]}' after ${command}`);
   if (filename === undefined || filename === '') throw new UsageError('--filename is required');
-  const { backPressure, multicast } = chooseMode(given, parsed, transfers ? environment : new Map());
+  const { backPressure, multicast } = chooseMode(given, parsed, environment);
   const isMulticast = multicast || command === 'remove-consumer';
-  const window = single(parsed, 'window') ?? (isMulticast ? environmentWindow(sourced('window')) : undefined);
-  const from = single(parsed, 'from');
+  if (!isMulticast) refuseMulticastOnly(parsed);
+  const window = isMulticast ? value('window') : undefined;
+  const from = isMulticast ? value('from') : undefined;
   const name = single(parsed, 'name');
-  if (!isMulticast) {
-    const stray = [['window', window], ['from', from], ['name', name]].find(([, value]) => value !== undefined);
-    if (stray) throw new UsageError(`--${stray[0]} applies only with --multicast`);
-    if (parsed['retain'] === 'all') throw new UsageError('--retain applies only with --multicast');
-  }
   // --retain has a yargs default, so whether it was typed comes from the scan.
-  const retainFromEnv = !given.has('retain') && isMulticast && transfers ? environment.get('retain') : undefined;
-  const retain = retainFromEnv ? environmentRetain({ text: retainFromEnv.text, label: retainFromEnv.variable }) : parsed['retain'];
-  if (given.has('json') && command !== 'status' && parsed['json'] === true) throw new UsageError('--json applies only to status');
+  const retainFromEnv = !given.has('retain') && isMulticast ? environment.get('retain') : undefined;
+  const retain = retainFromEnv ? OPTIONS.retain.parse(retainFromEnv.text, retainFromEnv.variable) : parsed['retain'];
+  if (given.has('json') && !takes(OPTIONS.json, command) && parsed['json'] === true) {
+    throw new UsageError(`--json applies only to ${commandsOf(OPTIONS.json)}`);
+  }
+  const transfers = takes(OPTIONS.progress, command);
   if (!transfers && (given.has('progress') || given.has('progress-interval'))) {
-    throw new UsageError('--progress applies only to producer and consumer');
+    throw new UsageError(`--progress applies only to ${commandsOf(OPTIONS.progress)}`);
   }
   // Asking for a report period on the command line asks for the reports.
-  const progress = transfers && (given.has('progress-interval') && !given.has('progress') ? true : flag('progress', false));
+  const progress = transfers && (given.has('progress-interval') && !given.has('progress') ? true : flag('progress'));
   return {
     command,
     filename,
@@ -117,13 +123,13 @@ export async function parseArgs(argv: readonly string[], version: string, option
     fileMode,
     blockSize,
     sleepInterval,
-    watch: parseWatch(sourced('watch'), flag('file-monitoring', true)),
-    lock: parseLock(sourced('lock')),
+    watch: resolveWatch(sourced('watch'), flag('file-monitoring')),
+    lock: value('lock') ?? OPTIONS.lock.default,
     verbosity: Number(parsed['verbose'] ?? 0),
     blockingRead: Boolean(parsed['blocking-read']),
     json: parsed['json'] === true,
     progress,
-    progressIntervalMs,
+    progressIntervalMs: progressInterval * 1000,
   };
 }
 
@@ -131,7 +137,7 @@ export async function parseArgs(argv: readonly string[], version: string, option
  * The mode flags on the command line decide alone when any is there; the
  * environment's only count when none is.
  */
-function chooseMode(given: ReadonlySet<string>, parsed: ParsedArgs, environment: ReadonlyMap<string, FromEnvironment>): { backPressure: boolean; multicast: boolean } {
+function chooseMode(given: ReadonlySet<string>, parsed: ParsedArgs, environment: ReadonlyMap<OptionName, FromEnvironment>): { backPressure: boolean; multicast: boolean } {
   let backPressure: boolean;
   let multicast: boolean;
   if (given.has('back-pressure') || given.has('multicast')) {
@@ -141,41 +147,37 @@ function chooseMode(given: ReadonlySet<string>, parsed: ParsedArgs, environment:
   } else {
     const bp = environment.get('back-pressure');
     const mc = environment.get('multicast');
-    backPressure = bp !== undefined && isTrue(bp);
-    multicast = mc !== undefined && isTrue(mc);
+    backPressure = bp !== undefined && environmentBoolean(bp);
+    multicast = mc !== undefined && environmentBoolean(mc);
     if (backPressure && multicast) throw new UsageError(`${mc!.variable} and ${bp!.variable} select different modes; set one`);
   }
   return { backPressure, multicast };
 }
 
-function isTrue(value: FromEnvironment): boolean {
-  return environmentBoolean(value, (message) => new UsageError(message));
-}
-
-function environmentWindow(value: Sourced | undefined): string | undefined {
-  if (value === undefined) return undefined;
-  try {
-    parseWindow(value.text);
-  } catch {
-    throw new UsageError(`${value.label} must be a positive number of chunks (e.g. 256) or a size in bytes (e.g. 64MiB), got '${value.text}'`);
+/** Options of multicast buses on the command line of another mode (their variables are ignored there). */
+function refuseMulticastOnly(parsed: ParsedArgs): void {
+  for (const [name, row] of OPTION_ROWS) {
+    if (!row.multicastOnly) continue;
+    const typed = row.kind === 'value' ? single(parsed, name) : parsed[name];
+    // A choice has a yargs default, which is no choice of the user's.
+    if (typed !== undefined && !(row.kind === 'choice' && typed === row.default)) throw new UsageError(`--${name} applies only with --multicast`);
   }
-  return value.text;
 }
 
-function environmentRetain(value: Sourced): string {
-  if (value.text !== 'window' && value.text !== 'all') throw new UsageError(`${value.label} must be window or all, got '${value.text}'`);
-  return value.text;
-}
-
-const KNOWN_OPTIONS = new Set([
-  'filename', 'back-pressure', 'lossless', 'block-size', 'sleep-interval', 'file-monitoring', 'no-file-monitoring',
-  'verbose', 'v', 'version', 'help', 'h', 'blocking-read', 'no-back-pressure', 'no-lossless', 'no-blocking-read',
-  'multicast', 'no-multicast', 'window', 'retain', 'name', 'from', 'file-mode', 'mode',
-  'json', 'no-json', 'progress', 'no-progress', 'progress-interval', 'watch', 'lock',
-]);
-
-/** Other spellings of a flag, by the name the rest of parseArgs knows it under. */
-const CANONICAL: Record<string, string> = { lossless: 'back-pressure', mode: 'file-mode', v: 'verbose', h: 'help' };
+/** Every spelling of every option, with the name the rest of parseArgs knows it under. */
+const CANONICAL: ReadonlyMap<string, string> = (() => {
+  const canonical = new Map<string, string>();
+  for (const [name, row] of OPTION_ROWS) {
+    const known = row.kind === 'boolean' && row.sameAs !== undefined ? row.sameAs : name;
+    for (const spelling of [name, ...(row.aliases ?? [])]) {
+      canonical.set(spelling, known);
+      // --no-X is how yargs negates a boolean.
+      if (row.kind === 'boolean') canonical.set(`no-${spelling}`, known);
+    }
+  }
+  for (const [name, aliases] of YARGS_OWN_OPTIONS) for (const spelling of [name, ...aliases]) canonical.set(spelling, name);
+  return canonical;
+})();
 
 /**
  * The flags on the command line, by canonical name (`--no-multicast` and
@@ -188,24 +190,21 @@ const CANONICAL: Record<string, string> = { lossless: 'back-pressure', mode: 'fi
 function scanFlags(argv: readonly string[]): Set<string> {
   const given = new Set<string>();
   if (argv.includes(COMPLETION_FLAG)) return given;
-  const note = (name: string): void => {
-    const bare = name.startsWith('no-') && KNOWN_OPTIONS.has(name.slice(3)) ? name.slice(3) : name;
-    given.add(CANONICAL[bare] ?? bare);
+  const note = (name: string, shown: string): void => {
+    const canonical = CANONICAL.get(name);
+    if (canonical === undefined) throw new UsageError(`unknown option '${shown}'`);
+    given.add(canonical);
   };
   for (const token of argv) {
     if (token === '--') break;
     if (!token.startsWith('-') || token === '-') continue;
     if (token.startsWith('--')) {
       const name = token.slice(2).split('=')[0]!;
-      if (!KNOWN_OPTIONS.has(name)) throw new UsageError(`unknown option '--${name}'`);
-      note(name);
+      note(name, `--${name}`);
     } else if (/^-[0-9.]/.test(token)) {
       continue; // a negative number, e.g. --sleep-interval -1: judged as a value later
     } else {
-      for (const letter of token.slice(1)) {
-        if (!KNOWN_OPTIONS.has(letter)) throw new UsageError(`unknown option '-${letter}'`);
-        note(letter);
-      }
+      for (const letter of token.slice(1)) note(letter, `-${letter}`);
     }
   }
   return given;
@@ -219,52 +218,12 @@ function single(parsed: ParsedArgs, name: string): string | undefined {
   return String(value);
 }
 
-function parseWatch(value: Sourced | undefined, fileMonitoring: boolean): WatchMode {
-  if (value !== undefined && !WATCH_MODES.includes(value.text as WatchMode)) throw new UsageError(`${value.label} must be auto, events, chokidar or poll, got '${value.text}'`);
+/** --no-file-monitoring predates --watch and means --watch poll; any other --watch contradicts it. */
+function resolveWatch(value: Sourced | undefined, fileMonitoring: boolean): WatchMode {
+  const watch = value && OPTIONS.watch.parse(value.text, value.label);
   if (!fileMonitoring) {
-    if (value !== undefined && value.text !== 'poll') throw new UsageError(`--no-file-monitoring means --watch poll; it contradicts ${value.label} ${value.text}`);
+    if (value !== undefined && watch !== 'poll') throw new UsageError(`--no-file-monitoring means --watch poll; it contradicts ${value.label} ${value.text}`);
     return 'poll';
   }
-  return (value?.text ?? 'auto') as WatchMode;
-}
-
-function parseLock(value: Sourced | undefined): LockStrategy {
-  if (value === undefined) return 'flock';
-  if (!LOCK_STRATEGIES.includes(value.text as LockStrategy)) throw new UsageError(`${value.label} must be flock or mkdir, got '${value.text}'`);
-  return value.text as LockStrategy;
-}
-
-function parseFileMode(value: Sourced | undefined): number | undefined {
-  if (value === undefined) return undefined;
-  const { text, label } = value;
-  if (!/^0?[0-7]{3}$/.test(text.trim())) throw new UsageError(`${label} must be octal permission bits such as 0600 or 644, got '${text}'`);
-  return parseInt(text.trim(), 8);
-}
-
-function parseBlockSize(value: Sourced | undefined): number {
-  if (value === undefined) return DEFAULT_BLOCK_SIZE;
-  const { text, label } = value;
-  const number = /^\s*\d+\s*$/.test(text) ? Number(text) : NaN;
-  if (!Number.isSafeInteger(number) || number <= 0) throw new UsageError(`${label} must be a positive integer, got '${text}'`);
-  return number;
-}
-
-function parseSeconds(value: Sourced): number {
-  const { text, label } = value;
-  const number = /^\s*[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?\s*$/.test(text) ? Number(text) : NaN;
-  if (!Number.isFinite(number)) throw new UsageError(`${label} must be a number of seconds, got '${text}'`);
-  if (number < 0) throw new UsageError(`${label} must not be negative, got '${text}'`);
-  return number;
-}
-
-function parseSleepInterval(value: Sourced | undefined): number {
-  return value === undefined ? DEFAULT_SLEEP_INTERVAL : parseSeconds(value);
-}
-
-function parseProgressInterval(value: Sourced | undefined): number {
-  if (value === undefined) return DEFAULT_PROGRESS_INTERVAL * 1000;
-  const seconds = parseSeconds(value);
-  // Below a millisecond a timer cannot keep up anyway; zero would spin.
-  if (seconds < 0.001) throw new UsageError(`${value.label} must be at least 0.001 seconds, got '${value.text}'`);
-  return seconds * 1000;
+  return watch ?? OPTIONS.watch.default;
 }

@@ -1,5 +1,17 @@
 import type { TransferStats } from '../streams/producer.js';
 import { formatBytes, formatRate, formatSeconds } from './format.js';
+import { UsageError } from './usage-error.js';
+
+/** Seconds between reports when --progress-interval does not say. */
+export const DEFAULT_PROGRESS_INTERVAL = 1;
+/** Below a millisecond a timer cannot keep up anyway; zero would spin. */
+const MIN_PROGRESS_INTERVAL = 0.001;
+
+/** `--progress-interval`, in seconds, named in a refusal as `option` (the flag or variable it came from). */
+export function checkProgressInterval(seconds: number, option: string, shown: string): number {
+  if (seconds < MIN_PROGRESS_INTERVAL) throw new UsageError(`${option} must be at least ${MIN_PROGRESS_INTERVAL} seconds, got ${shown}`);
+  return seconds;
+}
 
 /** A Producer or Consumer: anything with running totals. */
 export interface ProgressSource {

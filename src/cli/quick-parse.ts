@@ -6,11 +6,13 @@
  *
  * It takes only what yargs reads one way: each known long option at most
  * once, a value that does not start with a dash, one command word, -v in
- * a single group. It gives up (undefined) on anything else, and
- * yargs decides (define-cli.ts). What it returns has the shape yargs
- * returns, and test/cli/quick-parse.test.ts checks that both give the same
- * result, or the same error, for thousands of command lines.
+ * a single group. It gives up (undefined) on anything else, and yargs
+ * decides (define-cli.ts). Both take their options from one table
+ * (option-table.ts). What it returns has the shape yargs returns, and
+ * test/cli/quick-parse.test.ts checks that both give the same result, or
+ * the same error, for thousands of command lines.
  */
+import { OPTION_ROWS, declaredFor, yargsDefault, type CliCommand } from './option-table.js';
 
 /** What yargs' parseSync returns: option values by name, positionals in `_`. */
 export type ParsedArgs = Record<string, unknown> & { _: (string | number)[] };
@@ -19,25 +21,25 @@ type Command = 'producer' | 'consumer' | 'status';
 
 const COMMANDS: ReadonlySet<string> = new Set<Command>(['producer', 'consumer', 'status']);
 
-/** Options with a value, and the commands that declare them (undefined: every command). */
-const VALUE_OPTIONS: ReadonlyMap<string, Command | undefined> = new Map<string, Command | undefined>([
-  ['filename', undefined], ['block-size', undefined], ['sleep-interval', undefined], ['window', undefined], ['watch', undefined],
-  ['lock', undefined], ['file-mode', undefined], ['progress-interval', undefined], ['name', 'consumer'], ['from', 'consumer'],
-]);
+/** Options of one kind, and the commands yargs declares them for (undefined: every command). */
+function declared(kind: 'value' | 'boolean'): ReadonlyMap<string, readonly CliCommand[] | undefined> {
+  return new Map(OPTION_ROWS.filter(([, row]) => row.kind === kind).map(([name, row]) => [name, declaredFor(row)]));
+}
+
+/** Options with a value. */
+const VALUE_OPTIONS = declared('value');
 
 /** Boolean flags, only in their plain `--flag` form. */
-const FLAGS: ReadonlyMap<string, Command | undefined> = new Map<string, Command | undefined>([
-  ['back-pressure', undefined], ['lossless', undefined], ['multicast', undefined], ['json', undefined], ['progress', undefined],
-  ['blocking-read', 'producer'],
-]);
+const FLAGS = declared('boolean');
 
 /** The defaults yargs fills in (define-cli.ts), which the rest of parseArgs reads. */
 function defaults(command: Command): ParsedArgs {
-  return {
-    _: [command],
-    'back-pressure': false, lossless: false, multicast: false, json: false, progress: false, 'file-monitoring': true, retain: 'window',
-    ...(command === 'producer' && { 'blocking-read': false }),
-  };
+  const parsed: ParsedArgs = { _: [command] };
+  for (const [name, row] of OPTION_ROWS) {
+    const value = yargsDefault(row);
+    if (value !== undefined && (declaredFor(row)?.includes(command) ?? true)) parsed[name] = value;
+  }
+  return parsed;
 }
 
 export function quickParse(argv: readonly string[]): ParsedArgs | undefined {
@@ -58,7 +60,7 @@ export function quickParse(argv: readonly string[]): ParsedArgs | undefined {
       const name = token.slice(2, equals < 0 ? undefined : equals);
       // An option only one command declares means it only after that command word.
       const only = VALUE_OPTIONS.get(name) ?? FLAGS.get(name);
-      if (only !== undefined && only !== command) return undefined;
+      if (only !== undefined && (command === undefined || !only.includes(command))) return undefined;
       if (FLAGS.has(name) && equals < 0) {
         if (flags.has(name)) return undefined;
         flags.add(name);

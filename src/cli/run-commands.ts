@@ -1,7 +1,7 @@
 import { FilebusError } from '../errors.js';
 import { Consumer } from '../streams/consumer.js';
 import { Producer, type TransferStats } from '../streams/producer.js';
-import { checkStartPosition, type BusOptions } from '../options.js';
+import type { BusOptions } from '../options.js';
 import { removeConsumer } from '../streams/remove-consumer.js';
 import { busStatus } from '../status/bus-status.js';
 import type { BusInfo } from '../engine/open-bus.js';
@@ -91,7 +91,7 @@ export async function runConsumer(args: CliArgs, signal: AbortSignal): Promise<v
   const consumer = new Consumer({
     ...busOptions(args, signal),
     ...(args.name !== undefined && { name: args.name }),
-    ...(args.from !== undefined && { from: checkStartPosition(args.from) }),
+    ...(args.from !== undefined && { from: args.from }),
     // Each chunk is written out whole before the next is read, and stdout
     // is a byte stream: where chunks end does not show.
     reuseBuffers: true,

@@ -6,7 +6,7 @@ import { FilebusError, errnoCode } from '../errors.js';
 import type { BusLock } from '../lock/bus-lock.js';
 import type { Liveness } from '../lock/liveness.js';
 import { checkLockStrategy, claimLockStrategy, createBusLock, livenessFor } from '../lock/strategy.js';
-import { resolveBusOptions, type BusOptions, type LockStrategy, type ResolvedBusOptions } from '../options.js';
+import type { LockStrategy, ResolvedBusOptions } from '../options.js';
 import type { ChangeWatcher, NameFilter } from '../watch/change-watcher.js';
 import { usesEvents, watchDirectory, watchFile } from '../watch/create-watcher.js';
 import { createBusView, type BusView } from './bus-view.js';
@@ -61,8 +61,7 @@ export interface OpenBusRole {
  * lock and the watcher. Every check comes before anything is created, so a
  * bad path leaves the file system untouched.
  */
-export async function openBus(options: BusOptions, role: OpenBusRole): Promise<Bus> {
-  const resolved = resolveBusOptions(options);
+export async function openBus(resolved: ResolvedBusOptions, role: OpenBusRole): Promise<Bus> {
   const paths = busPaths(resolved.filename);
   checkBusPath(paths, role, resolved.fileMode);
   // Only processes that may lock mark the bus; the others just refuse the other strategy.

@@ -3,13 +3,40 @@ import { openChunkSource } from '../engine/chunk-source.js';
 import type { ChunkSource, ConsumerPosition } from '../engine/contracts.js';
 import { openBus, type Bus } from '../engine/open-bus.js';
 import { FilebusError, abortError } from '../errors.js';
-import { checkStartPosition, resolveBusOptions, type ConsumerOptions } from '../options.js';
+import { checkStartPosition, invalidOption, resolveBusOptions, type ConsumerOptions, type ResolvedBusOptions, type StartPosition } from '../options.js';
 import { destroyOnAbort } from './destroy-on-abort.js';
 import type { TransferStats } from './producer.js';
 import { checkConsumerName } from '../wire/cursor-file.js';
 import { reusedReadBuffer, type ReadBuffer } from '../util/read-buffer.js';
 
 const COALESCE_BYTES = 1024 * 1024;
+
+/** ConsumerOptions checked once, defaults filled in, frozen: what a Consumer passes down. */
+interface ResolvedConsumerOptions {
+  readonly bus: ResolvedBusOptions;
+  readonly name: string | undefined;
+  readonly from: StartPosition | undefined;
+  readonly reuseBuffers: boolean;
+  readonly coalesce: boolean;
+}
+
+function resolveConsumerOptions(options: ConsumerOptions): ResolvedConsumerOptions {
+  const bus = resolveBusOptions(options);
+  const { name, from, reuseBuffers, coalesce } = options;
+  return Object.freeze({
+    bus,
+    name: name === undefined ? undefined : checkName(name),
+    from: checkStartPosition(from),
+    reuseBuffers: reuseBuffers === true,
+    coalesce: coalesce === true,
+  });
+}
+
+/** The cursor file's rule for a name (wire/cursor-file.ts); a name that is no string never reaches it. */
+function checkName(name: unknown): string {
+  if (typeof name !== 'string') throw invalidOption('name', 'must be a string', JSON.stringify(name) ?? String(name));
+  return checkConsumerName(name);
+}
 
 /**
  * Reads a bus. A Node Readable of Buffers, one per bus chunk, and an async
@@ -23,7 +50,7 @@ const COALESCE_BYTES = 1024 * 1024;
  *   which holds at most one chunk (highWaterMark 0).
  */
 export class Consumer extends Readable {
-  readonly #options: ConsumerOptions;
+  readonly #options: ResolvedConsumerOptions;
   #opening: Promise<{ bus: Bus; source: ChunkSource }> | undefined;
   #style: 'stream' | 'iterator' | undefined;
   #position: ConsumerPosition | undefined;
@@ -34,12 +61,10 @@ export class Consumer extends Readable {
   #closing = false;
 
   constructor(options: ConsumerOptions) {
-    const resolved = resolveBusOptions(options);
-    if (options.name !== undefined) checkConsumerName(options.name);
-    checkStartPosition(options.from);
+    const resolved = resolveConsumerOptions(options);
     super({ objectMode: true, highWaterMark: 0 });
-    this.#options = options;
-    destroyOnAbort(this, resolved.signal);
+    this.#options = resolved;
+    destroyOnAbort(this, resolved.bus.signal);
   }
 
   /** Chunks and bytes emitted so far. A 'chunk' event carries the same after each chunk. */
@@ -58,7 +83,7 @@ export class Consumer extends Readable {
 
   /** The path of the bus file. */
   get filename(): string {
-    return this.#options.filename;
+    return this.#options.bus.filename;
   }
 
   /** Stops consuming and releases the bus; a chunk being handled stays on the bus. */
@@ -99,7 +124,7 @@ export class Consumer extends Readable {
   }
 
   async *#iterate(): AsyncGenerator<Buffer, void, undefined> {
-    if (this.#options.signal?.aborted) throw abortError();
+    if (this.#options.bus.signal?.aborted) throw abortError();
     if (this.destroyed) {
       if (this.errored) throw this.errored;
       return;
@@ -131,12 +156,12 @@ export class Consumer extends Readable {
 
   #open(): Promise<{ bus: Bus; source: ChunkSource }> {
     this.#opening ??= (async () => {
-      const bus = await openBus(this.#options, { writes: this.#writes() });
+      const bus = await openBus(this.#options.bus, { writes: this.#options.bus.mode !== 'lossy' });
       this.emit('bus', bus.info);
       try {
         const source = await openChunkSource(bus, {
           name: this.#options.name,
-          from: checkStartPosition(this.#options.from),
+          from: this.#options.from,
           onPosition: (position) => { this.#position = position; },
           ...this.#readOptions(),
         });
@@ -152,15 +177,11 @@ export class Consumer extends Readable {
   /** Buffer reuse and coalescing: only where the caller asked and the chunk cannot outlive the next read. */
   #readOptions(): { readBuffer?: ReadBuffer; coalesceBytes?: number } {
     if (this.#style !== 'iterator') return {};
-    const reuse = this.#options.reuseBuffers === true;
-    const coalesce = this.#options.coalesce === true && this.#options.name === undefined;
+    const reuse = this.#options.reuseBuffers;
+    const coalesce = this.#options.coalesce && this.#options.name === undefined;
     if (!coalesce) return reuse ? { readBuffer: reusedReadBuffer() } : {};
     // Runs are read into one reused buffer; without reuseBuffers each is copied out at its own size.
     this.#copyOut = !reuse;
     return { readBuffer: reusedReadBuffer(), coalesceBytes: COALESCE_BYTES };
-  }
-
-  #writes(): boolean {
-    return (this.#options.mode ?? 'lossy') !== 'lossy';
   }
 }

@@ -5,7 +5,7 @@ import { ChunkQueue } from '../engine/chunk-queue.js';
 import { openBus, type Bus } from '../engine/open-bus.js';
 import type { Publisher } from '../engine/contracts.js';
 import { createPublisher } from '../engine/create-publisher.js';
-import { resolveBusOptions, type ProducerOptions } from '../options.js';
+import { resolveBusOptions, type ProducerOptions, type ResolvedBusOptions } from '../options.js';
 import { destroyOnAbort } from './destroy-on-abort.js';
 
 type Callback = (error?: Error | null) => void;
@@ -27,9 +27,8 @@ export interface TransferStats {
  * cut into full blocks.
  */
 export class Producer extends Writable {
-  readonly #options: ProducerOptions;
+  readonly #options: ResolvedBusOptions;
   readonly #queue = new ChunkQueue();
-  readonly #blockSize: number;
   #bus: Bus | undefined;
   #publisher: Publisher | undefined;
   #pump: Promise<void> | undefined;
@@ -38,10 +37,10 @@ export class Producer extends Writable {
   readonly #stats = { chunks: 0, bytes: 0 };
 
   constructor(options: ProducerOptions) {
+    // blockingRead changes nothing (see ProducerOptions), so only the bus options are kept.
     const resolved = resolveBusOptions(options);
     super({ highWaterMark: resolved.blockSize, decodeStrings: true });
-    this.#options = options;
-    this.#blockSize = resolved.blockSize;
+    this.#options = resolved;
     destroyOnAbort(this, resolved.signal);
   }
 
@@ -80,7 +79,7 @@ export class Producer extends Writable {
     if (this.#failure) return callback(this.#failure);
     this.#queue.push(chunk);
     // Hold the caller back while a full block waits: that is the back-pressure.
-    if (this.#queue.bytes >= this.#blockSize) this.#blocked = callback;
+    if (this.#queue.bytes >= this.#options.blockSize) this.#blocked = callback;
     else callback();
     this.#kick();
   }
@@ -129,24 +128,24 @@ export class Producer extends Writable {
     while (this.#queue.bytes > 0) {
       // Not a full block yet: give input one turn of the event loop to add
       // more before cutting a short chunk.
-      if (!ending && this.#queue.bytes < this.#blockSize) {
+      if (!ending && this.#queue.bytes < this.#options.blockSize) {
         await nextTurn();
         if (this.#queue.bytes === 0) return;
       }
       // A full block goes out at once: only short chunks are held back (publisher.ts, LossyPublisher).
-      const hold = this.#queue.bytes < this.#blockSize ? publisher.holdBeforeCut?.() : undefined;
+      const hold = this.#queue.bytes < this.#options.blockSize ? publisher.holdBeforeCut?.() : undefined;
       if (hold) await hold;
       // Full blocks already waiting go out together where the mode allows
       // it (multicast: one lock hold and one FILE update for the lot).
-      const chunks = [this.#queue.take(this.#blockSize)];
-      while (chunks.length < publisher.batch && this.#queue.bytes >= this.#blockSize) chunks.push(this.#queue.take(this.#blockSize));
+      const chunks = [this.#queue.take(this.#options.blockSize)];
+      while (chunks.length < publisher.batch && this.#queue.bytes >= this.#options.blockSize) chunks.push(this.#queue.take(this.#options.blockSize));
       await publisher.publishAll(chunks);
       for (const chunk of chunks) {
         this.#stats.chunks += 1;
         for (const buffer of chunk) this.#stats.bytes += buffer.length;
         this.emit('chunk', this.#stats);
       }
-      if (this.#blocked && this.#queue.bytes < this.#blockSize) {
+      if (this.#blocked && this.#queue.bytes < this.#options.blockSize) {
         const blocked = this.#blocked;
         this.#blocked = undefined;
         blocked();
