@@ -175,7 +175,7 @@ function json(value: unknown): string {
 }
 
 /** 'a, b or c': the choices an error offers. */
-export function orList(choices: readonly string[]): string {
+function orList(choices: readonly string[]): string {
   return choices.length < 2 ? choices.join('') : `${choices.slice(0, -1).join(', ')} or ${choices.at(-1)!}`;
 }
 
