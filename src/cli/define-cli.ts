@@ -77,8 +77,8 @@ export function defineCli(argv: readonly string[], version: string): Argv {
 
 /**
  * After running a command yargs renders the whole help text and keeps it,
- * in case the command fails later: about 30 ms of a 150 ms start-up, which
- * a producer's first chunk waits for. filebus reports its own failures in
+ * in case the command fails later: a fifth of start-up, which a producer's
+ * first chunk waits for (docs/performance.md, "Start-up"). filebus reports its own failures in
  * one line and renders help only for --help, so the cache is never read.
  * This reaches into yargs' internals: if they change shape, nothing is
  * skipped and start-up is only slower.

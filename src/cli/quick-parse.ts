@@ -1,8 +1,8 @@
 /**
  * The quick path: the plain command lines a producer or consumer is started
  * with (`--filename /tmp/x --back-pressure -v producer`) read without
- * loading yargs, which is half of filebus's start-up (about 60 ms of 130),
- * and a producer's first chunk waits for all of it.
+ * loading yargs, which is half of filebus's start-up, and a producer's
+ * first chunk waits for all of it (docs/performance.md, "Start-up").
  *
  * It takes only what yargs reads one way: each known long option at most
  * once, a value that does not start with a dash, one command word, -v in
