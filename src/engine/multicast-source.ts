@@ -2,7 +2,7 @@ import fs from 'node:fs';
 import { FilebusError } from '../errors.js';
 import { createBusLock } from '../lock/strategy.js';
 import type { StartPosition } from '../options.js';
-import { checkConsumerName, OwnedCursor, scanCursors } from '../wire/cursor-file.js';
+import { OwnedCursor, scanCursors } from '../wire/cursor-file.js';
 import { ensureMulticastDirs, isEndMarker, listSegments, openSegment, readOpenSegment, readSegment } from '../wire/segments.js';
 import { anonymousId, consumersDir, isAnonymous, parseSegmentName, segmentsDir, tempPath, type SegmentRef } from '../wire/layout.js';
 import type { ChunkSource, ConsumerPosition, MulticastJoin } from './contracts.js';
@@ -37,7 +37,7 @@ export async function joinMulticast(bus: Bus, join: MulticastJoin): Promise<Owne
     scanCursors(dir, bus.liveness, { sweep: true });
     const segments = listSegments(segmentsDir(bus.paths));
     if (join.name !== undefined) {
-      const existing = OwnedCursor.open(dir, checkConsumerName(join.name), bus.liveness);
+      const existing = OwnedCursor.open(dir, join.name, bus.liveness);
       if (existing) {
         // Listed under the lock: a publish cannot be half done.
         const head = segments.at(-1)?.seq ?? 0;
