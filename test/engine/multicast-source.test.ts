@@ -17,7 +17,7 @@ import { Consumer, FilebusError, type ConsumerOptions } from '../../src/index.js
 import { busPaths } from '../../src/wire/paths.js';
 import { checksum, segmentName, segmentsDir } from '../../src/wire/segments.js';
 import { useBusDir } from '../helpers/bus-dir.js';
-import { within } from '../helpers/cli.js';
+import { within } from '../helpers/wait.js';
 
 const KiB = 1024;
 const MiB = 1024 * KiB;

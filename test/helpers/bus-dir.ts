@@ -11,9 +11,9 @@
  * are made on first use, so a test that needs none costs nothing.
  */
 import fs from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
 import { afterEach } from 'vitest';
+import { tempDir } from './cli.js';
 import { killAll } from './procs.js';
 
 export interface BusDirOptions {
@@ -34,11 +34,6 @@ export interface BusDir {
   readonly bus: string;
   /** Another fresh temporary directory, removed after the test with the rest. */
   another(prefix?: string): string;
-}
-
-/** A fresh directory under the OS temp dir; the caller removes it (useBusDir does). */
-export function tempDir(prefix = 'filebus-test-'): string {
-  return fs.mkdtempSync(path.join(os.tmpdir(), prefix));
 }
 
 export function useBusDir(prefix: string, options: BusDirOptions = {}): BusDir {

@@ -13,7 +13,7 @@ import path from 'node:path';
 import { Readable, Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { afterEach, describe, expect, it } from 'vitest';
-import { within } from '../helpers/cli.js';
+import { within, until } from '../helpers/wait.js';
 import {
   BUS_MODES,
   Consumer,

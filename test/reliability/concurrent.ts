@@ -33,10 +33,12 @@ import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { crc32 } from 'node:zlib';
-import {
-  BlockFeeder, chunk, ChunkReader, chunkBytes, checkChunk, delay, rng, segmentList, spawnFilebus, tempDir,
-  type ChunkRef, type Exit, type Format, type Proc,
-} from '../helpers/reliability.js';
+import { tempDir } from '../helpers/cli.js';
+import { startFilebus, type Proc, type Exit } from '../helpers/procs.js';
+import { within, delay } from '../helpers/wait.js';
+import { segments } from '../helpers/bus-layout.js';
+import { chunkBytes, chunk, checkChunk, ChunkReader, type Format, type ChunkRef } from '../helpers/records.js';
+import { BlockFeeder, rng } from '../helpers/reliability.js';
 
 export type Mode = 'lossy' | 'back-pressure' | 'multicast';
 export const MODES: readonly Mode[] = ['lossy', 'back-pressure', 'multicast'];
@@ -207,7 +209,7 @@ async function calibrateOpenat(role: 'producer' | 'consumer', mode: Mode, args: 
   const log = path.join(dir, 'strace.log');
   // Started as the drill starts it (same arguments, a FIFO on stdin): module loading differs with both.
   const feeder = feed ? new BlockFeeder(dir, 'fifo', (i) => chunk(FORMAT, 'X00000', i)) : undefined;
-  const proc = spawnFilebus(args(bus), { stdin: feeder?.readFd, prefix: ['strace', '-f', '-o', log, '-e', 'trace=openat', process.execPath] });
+  const proc = startFilebus(args(bus), { stdin: feeder ? { fd: feeder.readFd } : 'ignore', prefix: ['strace', '-f', '-o', log, '-e', 'trace=openat', process.execPath] });
   feeder?.releaseReadEnd();
   feeder?.pump(4);
   // Wait for the first file it creates in the bus's directory (a registration, a cursor, the lock),
@@ -352,7 +354,7 @@ export async function runDrill(cfg: DrillConfig): Promise<RunResult> {
     const log = traced ? path.join(dir, `strace.${actors.length}.log`) : undefined;
     const inject = f?.kind === 'enospc' ? `inject=pwrite64:error=ENOSPC:when=${f.when}` : `inject=${f?.syscall}:signal=KILL:when=${f?.when}`;
     const prefix = traced ? ['strace', '-f', '-o', log!, '-e', `trace=${f!.syscall}`, '-e', inject, process.execPath] : undefined;
-    const proc = spawnFilebus(args, { stdin, onData, prefix });
+    const proc = startFilebus(args, { stdin: stdin === undefined ? 'ignore' : { fd: stdin }, stdout: onData, prefix });
     liveProcs.add(proc);
     void proc.exited.then(() => liveProcs.delete(proc));
     const actor: Actor = { ...a, proc, traced, log, faulted: false, finished: false };
@@ -429,7 +431,7 @@ export async function runDrill(cfg: DrillConfig): Promise<RunResult> {
     const s = consumerSlots[slot] ?? (consumerSlots[slot] = { done: false, live: undefined, chain: [] });
     s.live = actor;
     s.chain.push(actor);
-    void actor.proc.closed.then((exit) => onConsumerExit(slot, actor, exit));
+    void actor.proc.done.then((exit) => onConsumerExit(slot, actor, exit));
     return actor;
   };
   const onConsumerExit = (slot: number, actor: Actor, exit: Exit): void => {
@@ -487,7 +489,7 @@ export async function runDrill(cfg: DrillConfig): Promise<RunResult> {
     const started = Date.now();
     feeder.start(() => Math.min(count, 8 + Math.floor((Date.now() - started) / 2)));
     // closed, not exited: its stderr is read to the end by then.
-    void actor.proc.closed.then((exit) => {
+    void actor.proc.done.then((exit) => {
       feeder.close();
       if (exit.code === 0 && exit.signal === null) {
         actor.finished = true;
@@ -539,7 +541,7 @@ export async function runDrill(cfg: DrillConfig): Promise<RunResult> {
         a.faulted = true;
         await killTraced(a.proc);
       }
-      await a.proc.closed;
+      await a.proc.done;
     }
   };
 
@@ -598,7 +600,7 @@ export async function runDrill(cfg: DrillConfig): Promise<RunResult> {
         }
         for (const f of finals) f.feeder!.close();
         for (const f of finals) {
-          await waitFor(f.proc.closed, `${f.label} (last producer) to finish`);
+          await waitFor(f.proc.done, `${f.label} (last producer) to finish`);
         }
         producersDone = true;
         if (mode === 'back-pressure') ensureBackPressureConsumers();
@@ -658,7 +660,7 @@ export async function runDrill(cfg: DrillConfig): Promise<RunResult> {
       defect(`hang: waited ${Math.round(cfg.endPhaseMs / 1000)} s for ${error.message}; ${describeBus()}`);
     }
     stopping = true;
-    await Promise.all(actors.map(async (a) => { a.feeder?.close(); await killTraced(a.proc); a.proc.flow(); await Promise.race([a.proc.closed, delay(5000)]); }));
+    await Promise.all(actors.map(async (a) => { a.feeder?.close(); await killTraced(a.proc); a.proc.flow(); await Promise.race([a.proc.done, delay(5000)]); }));
     verdict(cfg, bus, dir, tags, consumerSlots.map((s) => s.chain), res, defect);
   } finally {
     stopping = true;
@@ -701,7 +703,7 @@ function verdict(
   };
 
   if (mode === 'multicast') {
-    const segs = segmentList(bus);
+    const segs = segments(bus);
     const bySeq = new Map<number, typeof segs>();
     for (const s of segs) {
       const list = bySeq.get(s.seq) ?? [];
