@@ -14,6 +14,7 @@ import { randomData } from '../helpers/cli.js';
 import { startFilebus } from '../helpers/procs.js';
 import { within, until } from '../helpers/wait.js';
 import { useBusDir } from '../helpers/bus-dir.js';
+import { isIncreasing, parseRecords, range, records, RECORD_SIZE, seqsOf } from '../helpers/records.js';
 import { tempFiles } from '../helpers/bus-layout.js';
 
 const tmp = useBusDir('filebus-network-paths-');
@@ -22,11 +23,6 @@ beforeAll(() => {
   // Inherited by every filebus process this file starts.
   process.env.FILEBUS_NETWORK_FS = '1';
 });
-
-/** 64-byte records "TAG SEQ ...\n", so every output can be checked record by record. */
-function records(tag: string, count: number): Buffer {
-  return Buffer.concat(Array.from({ length: count }, (_, i) => Buffer.from(`${tag} ${String(i).padStart(10, '0')} ${'.'.repeat(51 - tag.length)}\n`)));
-}
 
 function inputFile(name: string, data: Buffer): string {
   const file = path.join(tmp.dir, name);
@@ -43,7 +39,8 @@ describe('network steps on a local directory (FILEBUS_NETWORK_FS=1)', () => {
   });
 
   it('back-pressure: three consumers share 200 chunks, each exactly once, in order; no claim is left behind', async () => {
-    const data = records('R', 200 * 16);
+    const perChunk = 1024 / RECORD_SIZE;
+    const data = records('R', 200 * perChunk);
     const flags = ['--filename', tmp.bus, '--back-pressure', '--block-size', '1024', '--sleep-interval', '0.01'];
     const consumers = [0, 1, 2].map(() => startFilebus([...flags, 'consumer'], { stdin: 'ignore' }));
     const producer = startFilebus([...flags, 'producer'], { stdin: { file: inputFile('input', data) } });
@@ -53,17 +50,11 @@ describe('network steps on a local directory (FILEBUS_NETWORK_FS=1)', () => {
     expect(consumers.filter((c) => !c.running())).toHaveLength(1);
     const seen = new Map<number, number>();
     for (const c of consumers) {
-      const out = c.stdout();
-      expect(out.length % 64).toBe(0);
-      let last = -1;
-      for (let off = 0; off < out.length; off += 64) {
-        const seq = Number(out.subarray(off + 2, off + 12).toString());
-        expect(seq).toBeGreaterThan(last);
-        last = seq;
-        seen.set(seq, (seen.get(seq) ?? 0) + 1);
-      }
+      const seqs = seqsOf(parseRecords(c.stdout()), 'R'); // throws on a torn record
+      expect(isIncreasing(seqs)).toBe(true);
+      for (const seq of seqs) seen.set(seq, (seen.get(seq) ?? 0) + 1);
     }
-    expect(seen.size).toBe(200 * 16);
+    expect(seen.size).toBe(200 * perChunk);
     expect([...seen.values()].every((n) => n === 1)).toBe(true);
     expect(tempFiles(tmp.bus)).toEqual([]);
   });
@@ -125,11 +116,8 @@ describe('network steps on a local directory (FILEBUS_NETWORK_FS=1)', () => {
     const names = fs.readdirSync(`${tmp.bus}.segments`).sort();
     expect(names.map((n) => Number(n.slice(0, 20)))).toEqual(names.map((_, i) => i + 1));
     const out = consumer.stdout();
-    expect(out.length).toBe(2 * per * 64);
-    const bySource = { A: [] as number[], B: [] as number[] };
-    for (let off = 0; off < out.length; off += 64) {
-      bySource[out.subarray(off, off + 1).toString() as 'A' | 'B'].push(Number(out.subarray(off + 2, off + 12).toString()));
-    }
-    for (const tag of ['A', 'B'] as const) expect(bySource[tag]).toEqual(Array.from({ length: per }, (_, i) => i));
+    expect(out.length).toBe(2 * per * RECORD_SIZE);
+    const parsed = parseRecords(out);
+    for (const tag of ['A', 'B'] as const) expect(seqsOf(parsed, tag)).toEqual(range(per));
   });
 });

@@ -8,6 +8,8 @@
  * - FILE.segments/<seq, 20 digits>.<CRC-32 of the bytes, 8 hex digits>
  * - FILE.consumers/<name>.cursor: `<position, 20 digits> <CRC-32 of the
  *   digits, 8 hex digits>\n` (30 bytes)
+ * - FILE.producers/HOST.PID.HEX.producer: a running producer's registration
+ * - lossy mode's catch-up ring: `.BASE.<seq, 20 digits>.recent` beside FILE
  * - temporary files `.BASE.HOST.PID.N.HEX.new` beside FILE (and the
  *   reference implementation's `BASE.__new__`)
  * - FILE.lock, flocked while a process works on the bus.
@@ -64,6 +66,11 @@ export function segmentDirEntries(bus: string): string[] {
 export function catSegments(bus: string): Buffer {
   const dir = segmentsDirOf(bus);
   return Buffer.concat(fs.readdirSync(dir).sort().map((name) => fs.readFileSync(path.join(dir, name))));
+}
+
+/** Whether `data` (by default, what the segment holds now) matches the checksum in the segment's name. */
+export function segmentIntact(segment: SegmentFile, data: Buffer = fs.readFileSync(segment.path)): boolean {
+  return (crc32(data) >>> 0) === segment.crc;
 }
 
 /** The name segment `seq` holding `data` has. */
@@ -142,6 +149,31 @@ export function readCursor(file: string): number | undefined {
     if (record.length === CURSOR_RECORD_SIZE && m && (crc32(m[1]!) >>> 0) === parseInt(m[2]!, 16)) return Number(m[1]);
   }
   throw new Error(`cursor ${file} is not a valid ${CURSOR_RECORD_SIZE}-byte record: ${JSON.stringify(record.toString('latin1'))}`);
+}
+
+// ------------------------------------------------------- producers, the ring
+
+export interface Registration {
+  readonly name: string;
+  readonly host: string;
+  readonly pid: number;
+  readonly path: string;
+}
+
+/** The producer registrations in FILE.producers (not the `.NAME.new` ones still being made). */
+export function registrations(bus: string): Registration[] {
+  const dir = `${bus}.producers`;
+  const out: Registration[] = [];
+  for (const name of namesIn(dir)) {
+    const m = /^([A-Za-z0-9_-]+)\.(\d+)\.[0-9a-f]{8}\.producer$/.exec(name);
+    if (m) out.push({ name, host: m[1]!, pid: Number(m[2]), path: path.join(dir, name) });
+  }
+  return out;
+}
+
+/** The catch-up ring entry of lossy chunk `seq` (a number, or digits beyond a safe integer). */
+export function ringEntryPath(bus: string, seq: number | string): string {
+  return path.join(path.dirname(bus), `.${path.basename(bus)}.${String(seq).padStart(20, '0')}.recent`);
 }
 
 // ------------------------------------------------------------ temporary files

@@ -7,13 +7,12 @@
  */
 import fs from 'node:fs';
 import path from 'node:path';
-import { crc32 } from 'node:zlib';
 import { describe, expect, it } from 'vitest';
 import { writeInput, mc } from '../helpers/cli.js';
 import { startFilebus, runFilebus } from '../helpers/procs.js';
 import { within, until } from '../helpers/wait.js';
 import { useBusDir } from '../helpers/bus-dir.js';
-import { segments, cursorPath, cursorIds, registered, readCursor } from '../helpers/bus-layout.js';
+import { segments, cursorPath, cursorIds, registered, readCursor, cursorRecord } from '../helpers/bus-layout.js';
 import { RECORD_SIZE, records, parseRecords } from '../helpers/records.js';
 
 const tmp = useBusDir('filebus-multicast-');
@@ -27,11 +26,6 @@ async function publish(bus: string, dir: string, chunks: number, tag = 'A'): Pro
   const result = await within(runFilebus(mc(bus, '--retain', 'all', '--block-size', String(BLOCK), 'producer'), { stdin: { file: writeInput(dir, `in-${tag}`, input) } }), 30_000, 'the producer');
   expect(result).toMatchObject({ code: 0, signal: null, stderr: '' });
   return input;
-}
-
-function cursorRecord(position: number): string {
-  const digits = String(position).padStart(20, '0');
-  return `${digits} ${(crc32(digits) >>> 0).toString(16).padStart(8, '0')}\n`;
 }
 
 /** Ends within 10 s (a hang fails the test), exit 1, one line on stderr. */

@@ -4,7 +4,6 @@
  * newest segment on the bus, and how many published segments it has yet to
  * emit (head - position + 1) — as of the chunk being handled.
  */
-import fs from 'node:fs';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { Consumer, Producer } from '../../src/index.js';
@@ -12,7 +11,7 @@ import { randomData, writeInput, mc } from '../helpers/cli.js';
 import { startFilebus, runFilebus } from '../helpers/procs.js';
 import { within, until } from '../helpers/wait.js';
 import { useBusDir } from '../helpers/bus-dir.js';
-import { consumersDirOf } from '../helpers/bus-layout.js';
+import { cursorIds, registered } from '../helpers/bus-layout.js';
 
 const BLOCK = 4096;
 const CHUNKS = 10;
@@ -32,10 +31,8 @@ function consumer(filename: string, from?: 'earliest'): Consumer {
 
 /** Whether one cursor has been created and written on the bus. */
 function oneCursorRegistered(bus: string): boolean {
-  const dir = consumersDirOf(bus);
-  if (!fs.existsSync(dir)) return false;
-  const names = fs.readdirSync(dir).filter((n) => n.endsWith('.cursor'));
-  return names.length === 1 && fs.statSync(path.join(dir, names[0]!)).size === 30;
+  const ids = cursorIds(bus);
+  return ids.length === 1 && registered(bus, ids[0]!);
 }
 
 describe('library Consumer.position (multicast)', () => {

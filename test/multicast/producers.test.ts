@@ -12,7 +12,7 @@ import { writeInput, mc } from '../helpers/cli.js';
 import { startFilebus, runFilebus } from '../helpers/procs.js';
 import { within, until } from '../helpers/wait.js';
 import { useBusDir } from '../helpers/bus-dir.js';
-import { segments, cursorPath, registered, readCursor, tempFiles, busLockFree } from '../helpers/bus-layout.js';
+import { segments, cursorPath, registered, readCursor, tempFiles, busLockFree, registrations } from '../helpers/bus-layout.js';
 import { RECORD_SIZE, records, parseRecords, type Tagged } from '../helpers/records.js';
 
 const tmp = useBusDir('filebus-multicast-');
@@ -59,14 +59,7 @@ describe('multicast with several producers', () => {
       startFilebus(mc(bus, '--retain', 'all', '--block-size', String(BLOCK), 'producer'), { stdin: 'pipe' }));
     const firstChunk = BLOCK;
     producers.forEach((p, i) => p.stdin?.write(inputs[i === 0 ? 'A' : 'B'].subarray(0, firstChunk)));
-    const registrations = (): string[] => {
-      try {
-        return fs.readdirSync(`${bus}.producers`).filter((n) => !n.startsWith('.'));
-      } catch {
-        return [];
-      }
-    };
-    await until(() => registrations().length === 2, 'both producers to register');
+    await until(() => registrations(bus).length === 2, 'both producers to register');
     producers.forEach((p, i) => p.stdin?.end(inputs[i === 0 ? 'A' : 'B'].subarray(firstChunk)));
     for (const p of await within(Promise.all(producers.map((p) => p.ended)), 30_000, 'both producers')) {
       expect(p).toMatchObject({ code: 0, signal: null, stderr: '' });

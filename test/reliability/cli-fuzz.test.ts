@@ -12,7 +12,6 @@
  * RELIABILITY_FUZZ sets the count; RELIABILITY_SEED replays a run.
  */
 import fs from 'node:fs';
-import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { tempDir } from '../helpers/cli.js';
 import { startFilebus, killAll } from '../helpers/procs.js';

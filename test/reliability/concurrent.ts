@@ -32,11 +32,10 @@
 import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
-import { crc32 } from 'node:zlib';
 import { tempDir } from '../helpers/cli.js';
 import { startFilebus, type Proc, type Exit } from '../helpers/procs.js';
 import { within, delay } from '../helpers/wait.js';
-import { segments } from '../helpers/bus-layout.js';
+import { segments, segmentIntact, registrations, cursorIds } from '../helpers/bus-layout.js';
 import { chunkBytes, chunk, checkChunk, ChunkReader, type Format, type ChunkRef } from '../helpers/records.js';
 import { BlockFeeder, rng } from '../helpers/reliability.js';
 
@@ -572,7 +571,7 @@ export async function runDrill(cfg: DrillConfig): Promise<RunResult> {
       if (mode === 'back-pressure') ensureBackPressureConsumers();
       if (mode === 'multicast') {
         const deadline = Date.now() + 60_000;
-        while (fs.readdirSync(dir).includes('bus.consumers') ? fs.readdirSync(`${bus}.consumers`).filter((n) => n.endsWith('.cursor')).length < cfg.consumers : true) {
+        while (cursorIds(bus).length < cfg.consumers) {
           if (Date.now() > deadline) throw new HangError('multicast consumers to register');
           // A consumer faulted while joining is restarted by onConsumerExit.
           await delay(10);
@@ -591,9 +590,8 @@ export async function runDrill(cfg: DrillConfig): Promise<RunResult> {
         // Their input ends at one instant, once all of them run (registered) and have been fed everything:
         // they reach end of input together.
         const registered = (): number => {
-          let names: string[] = [];
-          try { names = fs.readdirSync(`${bus}.producers`); } catch { /* not yet */ }
-          return finals.filter((f) => names.some((n) => n.endsWith('.producer') && n.split('.').at(-3) === String(traceeOf(f.proc.pid) ?? f.proc.pid))).length;
+          const pids = registrations(bus).map((r) => r.pid);
+          return finals.filter((f) => pids.includes(traceeOf(f.proc.pid) ?? f.proc.pid)).length;
         };
         while (registered() < finals.length || finals.some((f) => f.feeder!.fed < cfg.finalChunks)) {
           await waitFor(delay(5), 'the last producers to register');
@@ -711,7 +709,7 @@ function verdict(
       bySeq.set(s.seq, list);
       let data: Buffer;
       try { data = fs.readFileSync(s.path); } catch { continue; }
-      if ((crc32(data) >>> 0) !== s.crc) { res.torn += 1; defect(`segment ${s.name} does not match its checksum`); continue; }
+      if (!segmentIntact(s, data)) { res.torn += 1; defect(`segment ${s.name} does not match its checksum`); continue; }
       if (data.length > 0) {
         try { see(checkChunk(data, FORMAT)); } catch (error) { res.torn += 1; defect(`segment ${s.name} torn: ${(error as Error).message}`); }
       }

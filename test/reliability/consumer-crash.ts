@@ -32,7 +32,7 @@ import { expect } from 'vitest';
 import { tempDir } from '../helpers/cli.js';
 import { startFilebus, killAll, type Proc } from '../helpers/procs.js';
 import { within, until, delay } from '../helpers/wait.js';
-import { readCursor } from '../helpers/bus-layout.js';
+import { readCursor, cursorIds } from '../helpers/bus-layout.js';
 import { chunkBytes, chunks as makeChunks, checkChunk, ChunkReader, type Format } from '../helpers/records.js';
 import { RUNS, checkChain, sigkill, writeResults, rng, seedFor } from '../helpers/reliability.js';
 
@@ -92,7 +92,7 @@ export async function consumerCrashDrill(mode: LosslessMode): Promise<void> {
       await until(() => fs.existsSync(cursorFile) && fs.statSync(cursorFile).size === 30, 'alice to register', 60_000);
       bystanderReader = new ChunkReader(FORMAT);
       bystander = startFilebus([...common, 'consumer'], { stdout: (d) => bystanderReader!.push(d) });
-      await until(() => fs.readdirSync(`${bus}.consumers`).filter((n) => n.endsWith('.cursor')).length === 2, 'the bystander to register', 60_000);
+      await until(() => cursorIds(bus).length === 2, 'the bystander to register', 60_000);
       // Keep the bystander a few chunks ahead of the chain; through the window it paces the producer.
       pacer = setInterval(() => {
         if (bystanderReader!.chunks.length > emitted + LEAD) bystander!.pause();

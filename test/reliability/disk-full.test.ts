@@ -13,7 +13,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { tempDir } from '../helpers/cli.js';
 import { startFilebus, runFilebus, killAll } from '../helpers/procs.js';
 import { within, until, delay } from '../helpers/wait.js';
-import { segments, readCursor, tempFiles } from '../helpers/bus-layout.js';
+import { segments, readCursor, tempFiles, cursorIds } from '../helpers/bus-layout.js';
 import { chunkBytes, chunks as makeChunks, checkChunk, ChunkReader, type Format } from '../helpers/records.js';
 import { BlockFeeder, oneLineError, mountTmpfs, fillDisk, writeResults } from '../helpers/reliability.js';
 
@@ -131,7 +131,7 @@ describe('disk full', () => {
       startFilebus([...common, '--name', 'keeper', 'consumer'], { stdout: (d) => readers[0]!.push(d) }),
       startFilebus([...common, 'consumer'], { stdout: (d) => readers[1]!.push(d) }),
     ];
-    await until(() => fs.existsSync(`${bus}.consumers`) && fs.readdirSync(`${bus}.consumers`).filter((n) => n.endsWith('.cursor')).length === 2,
+    await until(() => cursorIds(bus).length === 2,
       'both consumers to register', 60_000);
 
     // 3 MiB of input (the default window is 256 chunks, 4 MiB): the disk fills first.

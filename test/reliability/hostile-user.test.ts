@@ -15,11 +15,11 @@
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
-import { crc32 } from 'node:zlib';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { ROOT, tempDir } from '../helpers/cli.js';
 import { startFilebus, runFilebus, killAll, type Proc } from '../helpers/procs.js';
 import { until } from '../helpers/wait.js';
+import { segmentName, ringEntryPath } from '../helpers/bus-layout.js';
 import { sigkill, oneLineError, writeResults } from '../helpers/reliability.js';
 
 const OTHER = 'filebus-other';
@@ -135,7 +135,6 @@ afterAll(() => {
 });
 
 describe('planted names in a sticky shared directory (point 9)', () => {
-  const ring = (bus: string, seq: string): string => path.join(path.dirname(bus), `.${path.basename(bus)}.${seq.padStart(20, '0')}.recent`);
   const plants: Array<[string, (s: Scene, at: string) => string]> = [
     ['a symlink to a root-only file', (s, at) => `ln -s ${s.secret} ${at}`],
     ['a plain file', (_s, at) => `printf INJECTED-BY-ANOTHER-USER > ${at}`],
@@ -149,7 +148,7 @@ describe('planted names in a sticky shared directory (point 9)', () => {
     expect((await runFilebus([...lossy, 'producer'], { stdin: { file: s.input('ready', 'R') } })).code).toBe(0);
     const consumer = collecting([...lossy, 'consumer']);
     await until(() => letters(consumer.out()) === 'R', 'the consumer to print the current chunk', 20_000);
-    asOther(plant(s, ring(s.bus, '2')));
+    asOther(plant(s, ringEntryPath(s.bus, '2')));
     const producer = await runFilebus([...lossy, 'producer'], { stdin: { file: s.input('abc', 'ABC') } });
     expect(producer.code, producer.stderr).toBe(0);
     const lastIsC = (): boolean => consumer.out().subarray(-BLOCK).equals(Buffer.alloc(BLOCK, 'C'));
@@ -168,7 +167,7 @@ describe('planted names in a sticky shared directory (point 9)', () => {
     expect((await runFilebus([...lossy, 'producer'], { stdin: { file: s.input('ready', 'R') } })).code).toBe(0);
     const consumer = collecting([...lossy, 'consumer']);
     await until(() => letters(consumer.out()) === 'R', 'the consumer to print the current chunk', 20_000);
-    asOther(`touch ${ring(s.bus, String(Number.MAX_SAFE_INTEGER))}`);
+    asOther(`touch ${ringEntryPath(s.bus, String(Number.MAX_SAFE_INTEGER))}`);
     for (const [name, blocks] of [['abc', 'ABC'], ['def', 'DEF']] as const) {
       const producer = await runFilebus([...lossy, 'producer'], { stdin: { file: s.input(name, blocks) } });
       expect(producer.code, producer.stderr).toBe(0);
@@ -293,7 +292,7 @@ describe('planted names in a sticky shared directory (point 9)', () => {
     const segments = `${s.bus}.segments`;
     const second = fs.readdirSync(segments).sort()[1]!;
     const injected = Buffer.from('INJECTED-BY-ANOTHER-USER\n');
-    const forged = `${second.slice(0, 20)}.${(crc32(injected) >>> 0).toString(16).padStart(8, '0')}`;
+    const forged = segmentName(Number(second.slice(0, 20)), injected);
     asOther(`rm -f ${segments}/${second} && printf '${injected.toString().trim()}\\n' > ${segments}/${forged}`);
     const r = await runFilebus([...mc, '--from', 'earliest', 'consumer'], { timeoutMs: 10_000 });
     expect(r.stdout.includes('INJECTED'), 'the forged segment was delivered').toBe(false);

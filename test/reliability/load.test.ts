@@ -14,6 +14,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { tempDir } from '../helpers/cli.js';
 import { startFilebus, killAll, type Proc } from '../helpers/procs.js';
 import { within, until, delay } from '../helpers/wait.js';
+import { cursorIds } from '../helpers/bus-layout.js';
 import { chunkBytes, chunk, ChunkReader, type Format } from '../helpers/records.js';
 import { BlockFeeder, vmRss, writeResults } from '../helpers/reliability.js';
 
@@ -49,7 +50,7 @@ describe('load', () => {
       expectedNext[i]!.set(ref.tag, ref.index + 1);
     }));
     const consumers: Proc[] = readers.map((r) => startFilebus([...common, 'consumer'], { stdout: (d) => r.push(d) }));
-    await until(() => fs.existsSync(`${bus}.consumers`) && fs.readdirSync(`${bus}.consumers`).filter((n) => n.endsWith('.cursor')).length === CONSUMERS,
+    await until(() => cursorIds(bus).length === CONSUMERS,
       'every consumer to register', 120_000, { everyMs: 20 });
 
     const feeders = tags.map((t, i) => new BlockFeeder(dir, `p${i}.fifo`, (k) => chunk(FORMAT, t, k)));

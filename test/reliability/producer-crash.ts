@@ -18,12 +18,11 @@
  */
 import fs from 'node:fs';
 import path from 'node:path';
-import { crc32 } from 'node:zlib';
 import { expect } from 'vitest';
 import { tempDir } from '../helpers/cli.js';
 import { startFilebus, killAll, type Proc } from '../helpers/procs.js';
 import { within, until, delay } from '../helpers/wait.js';
-import { segments, readCursor, tempFiles, tempPid, lockState } from '../helpers/bus-layout.js';
+import { segments, readCursor, tempFiles, tempPid, lockState, segmentIntact, cursorIds } from '../helpers/bus-layout.js';
 import { chunkBytes, chunks as makeChunks, checkChunk, ChunkReader, type Format, type ChunkRef } from '../helpers/records.js';
 import { RUNS, sigkill, writeResults, rng, seedFor } from '../helpers/reliability.js';
 
@@ -80,9 +79,7 @@ export async function producerCrashDrill(mode: Mode): Promise<void> {
     const readers = consumerArgs.map(() => new ChunkReader(FORMAT, onChunk));
     const consumers: Proc[] = consumerArgs.map((args, i) => startFilebus(args, { stdout: (d) => readers[i]!.push(d) }));
     if (mode === 'multicast') {
-      await until(() => {
-        try { return fs.readdirSync(`${bus}.consumers`).filter((n) => n.endsWith('.cursor')).length === 2; } catch { return false; }
-      }, 'both multicast consumers to register', 60_000);
+      await until(() => cursorIds(bus).length === 2, 'both multicast consumers to register', 60_000);
     }
 
     // ------------------------------------------------------------- producers
@@ -123,7 +120,7 @@ export async function producerCrashDrill(mode: Mode): Promise<void> {
         // Whole, and true to its checksum: a killed producer never exposes a partial segment.
         expect(data.length, `segment ${s.name}`).toBe(size);
         checkChunk(data, FORMAT);
-        expect(segmentNameOk(s, data), `checksum of ${s.name}`).toBe(true);
+        expect(segmentIntact(s, data), `checksum of ${s.name}`).toBe(true);
         verifiedSegments.add(s.seq);
         figures.segmentsVerified += 1;
       }
@@ -309,8 +306,4 @@ export async function producerCrashDrill(mode: Mode): Promise<void> {
     await killAll();
     fs.rmSync(dir, { recursive: true, force: true });
   }
-}
-
-function segmentNameOk(s: { crc: number }, data: Buffer): boolean {
-  return s.crc === (crc32(data) >>> 0);
 }

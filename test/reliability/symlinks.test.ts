@@ -14,7 +14,7 @@ import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { tempDir } from '../helpers/cli.js';
 import { startFilebus, runFilebus, killAll } from '../helpers/procs.js';
 import { until } from '../helpers/wait.js';
-import { segments, segmentName, tempFiles } from '../helpers/bus-layout.js';
+import { segments, segmentName, tempFiles, ringEntryPath } from '../helpers/bus-layout.js';
 import { chunks as makeChunks, type Format } from '../helpers/records.js';
 import { fingerprint, oneLineError, writeResults } from '../helpers/reliability.js';
 
@@ -160,7 +160,7 @@ describe('symlinks are never followed for writing', () => {
     const out: Buffer[] = [];
     const consumer = startFilebus(['--filename', s.bus, 'consumer'], { stdout: (d) => out.push(d) });
     await until(() => Buffer.concat(out).length > 0, 'the consumer to emit the current chunk', 20_000);
-    plant(s.victim, path.join(path.dirname(s.bus), `.bus.${'1'.padStart(20, '0')}.recent`));
+    plant(s.victim, ringEntryPath(s.bus, 1));
     const second = await runFilebus(['--filename', s.bus, ...BLOCK, 'producer'], { stdin: { file: s.input } });
     expect(second.code, second.stderr).toBe(0);
     const total = fs.statSync(s.input).size;
