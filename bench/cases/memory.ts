@@ -7,7 +7,7 @@
  */
 import fs from 'node:fs';
 import path from 'node:path';
-import { implEnv, readExitHwm, type Ctx } from '../lib/context.js';
+import { implEnv, readExitHwm, type BenchCase, type Ctx } from '../lib/context.js';
 import type { Impl, Mode } from '../lib/impl.js';
 import type { InputFile } from '../lib/input.js';
 import { completeStream, openCommand, openFilebus, type Session } from '../lib/pipelines.js';
@@ -40,7 +40,14 @@ async function measure(ctx: Ctx, session: Session, input: InputFile, hwmFile: st
   }
 }
 
-export async function case5(ctx: Ctx): Promise<void> {
+export const peakMemory: BenchCase = {
+  id: 5,
+  name: 'peak-memory',
+  title: 'peak memory while streaming',
+  run: runPeakMemory,
+};
+
+async function runPeakMemory(ctx: Ctx): Promise<void> {
   const { sizes } = ctx;
   const input = ctx.inputs.get(sizes.memoryBytes);
   const hwmFile = path.join(ctx.ws.root, 'hwm-case5.txt');
@@ -110,5 +117,5 @@ export async function case5(ctx: Ctx): Promise<void> {
       ratio: null, target: `< ${TARGET_MB} MB`, met: null, note: 'skipped: the reference has no --multicast',
     });
   }
-  ctx.report.detail('case5', detail);
+  ctx.report.detail(peakMemory.name, detail);
 }
