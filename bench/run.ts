@@ -27,7 +27,7 @@ import { latencyPerMode, multicastScale } from './cases/latency.js';
 import { lossyMisses } from './cases/lossy.js';
 import { peakMemory } from './cases/memory.js';
 import { backPressureThroughput, multicastFanOut, smallChunkRate } from './cases/throughput.js';
-import { FULL, QUICK, type BenchCase, type Ctx, type Sizes } from './lib/context.js';
+import { FULL, QUICK, type Ctx, type Sizes } from './lib/context.js';
 import { createWorkspace, machineFacts, type Workspace } from './lib/env.js';
 import { buildCommit, referenceImpl, snapshotFilebus } from './lib/impl.js';
 import { Inputs } from './lib/input.js';
@@ -49,7 +49,7 @@ interface Options {
 }
 
 function usage(message: string): never {
-  process.stderr.write(`bench: ${message}\nusage: npm run bench -- [--quick] [--only 1,2,...] [--reps N] [--out DIR] [--cpu-prof DIR] [--dist DIR | --commit REV]\n`);
+  process.stderr.write(`bench: ${message}\nusage: npm run bench -- [--quick] [--only 1,latency-per-mode,...] [--reps N] [--out DIR] [--cpu-prof DIR] [--dist DIR | --commit REV]\n`);
   process.exit(2);
 }
 
@@ -77,9 +77,26 @@ function parseOptions(argv: string[]): Options {
   return o;
 }
 
-/** The cases in the order they run; docs/performance.md describes each by its number. */
+/**
+ * The cases in the order they run: a number (docs/performance.md and the
+ * result rows refer to it), a name saying what it measures (the log,
+ * results.json and --only use it), a title, and the function that runs it.
+ */
+interface BenchCase {
+  readonly id: number;
+  readonly name: string;
+  readonly title: string;
+  readonly run: (ctx: Ctx) => Promise<void>;
+}
+
 const CASES: readonly BenchCase[] = [
-  backPressureThroughput, multicastFanOut, smallChunkRate, latencyPerMode, peakMemory, lossyMisses, multicastScale,
+  { id: 1, name: 'back-pressure-throughput', title: 'throughput, back-pressure, 1 producer 1 consumer, tmpfs and disk', run: backPressureThroughput },
+  { id: 2, name: 'multicast-fan-out', title: 'throughput, multicast fan-out vs tee', run: multicastFanOut },
+  { id: 3, name: 'small-chunk-rate', title: 'small chunks, 4 KiB multicast to 2 consumers', run: smallChunkRate },
+  { id: 4, name: 'latency-per-mode', title: 'latency per mode vs cat', run: latencyPerMode },
+  { id: 5, name: 'peak-memory', title: 'peak memory while streaming', run: peakMemory },
+  { id: 6, name: 'lossy-misses', title: 'lossy mode: what 4 consumers miss at 1,000 chunks/s', run: lossyMisses },
+  { id: 7, name: 'multicast-scale', title: 'scale: multicast to 1 .. 64 consumers', run: multicastScale },
 ];
 
 function sizesFor(o: Options): Sizes {
@@ -144,6 +161,7 @@ async function main(): Promise<number> {
       if (options.only && !options.only.has(c.id)) continue;
       const start = Date.now();
       log(`case ${c.id} (${c.name}): ${c.title}`);
+      report.caseName = c.name;
       try {
         await c.run(ctx);
       } catch (error) {

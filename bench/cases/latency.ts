@@ -7,7 +7,7 @@
 import fs from 'node:fs';
 import { pipeline } from 'node:stream/promises';
 import { setTimeout as delay } from 'node:timers/promises';
-import type { BenchCase, Ctx } from '../lib/context.js';
+import type { Ctx } from '../lib/context.js';
 import type { Impl, Mode } from '../lib/impl.js';
 import type { InputFile } from '../lib/input.js';
 import { driveLatency, type LatencyResult } from '../lib/latency.js';
@@ -106,14 +106,7 @@ function addLatencyRows(ctx: Ctx, what: string, impl: string, value: Percentiles
   }
 }
 
-export const latencyPerMode: BenchCase = {
-  id: 4,
-  name: 'latency-per-mode',
-  title: 'latency per mode vs cat',
-  run: runLatencyPerMode,
-};
-
-async function runLatencyPerMode(ctx: Ctx): Promise<void> {
+export async function latencyPerMode(ctx: Ctx): Promise<void> {
   const { sizes } = ctx;
   const n = sizes.latencyMessages;
   const modes: Mode[] = ['lossy', 'back-pressure', 'multicast'];
@@ -161,7 +154,7 @@ async function runLatencyPerMode(ctx: Ctx): Promise<void> {
       }
     }
   }
-  ctx.report.detail(latencyPerMode.name, { messages: n, perSecond: PER_SECOND, filebus: runs, reference: refRuns });
+  ctx.report.detail({ messages: n, perSecond: PER_SECOND, filebus: runs, reference: refRuns });
 }
 
 // ---------------------------------------------------------------------------
@@ -198,14 +191,7 @@ async function scaleRun(ctx: Ctx, label: string, opener: Opener, input: InputFil
   }
 }
 
-export const multicastScale: BenchCase = {
-  id: 7,
-  name: 'multicast-scale',
-  title: 'scale: multicast to 1 .. 64 consumers',
-  run: runMulticastScale,
-};
-
-async function runMulticastScale(ctx: Ctx): Promise<void> {
+export async function multicastScale(ctx: Ctx): Promise<void> {
   const { sizes } = ctx;
   const detail: Record<string, unknown> = {};
   for (const n of sizes.scaleConsumers) {
@@ -240,5 +226,5 @@ async function runMulticastScale(ctx: Ctx): Promise<void> {
       baseline: null, ratio: null, target: '', met: null, note: 'skipped: the reference has no --multicast',
     });
   }
-  ctx.report.detail(multicastScale.name, detail);
+  ctx.report.detail(detail);
 }

@@ -9,7 +9,7 @@
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { setTimeout as delay } from 'node:timers/promises';
-import type { BenchCase, Ctx } from '../lib/context.js';
+import type { Ctx } from '../lib/context.js';
 import type { Impl } from '../lib/impl.js';
 import { checkProcs, finish, openFilebus, openShell, removeSession, shq, teeScript, type Session } from '../lib/pipelines.js';
 import { withTimeout } from '../lib/procs.js';
@@ -92,14 +92,7 @@ function missedRuns(seen: ReadonlySet<number>, count: number): Array<[number, nu
 
 const pct = (f: number): string => `${fmt(f * 100)}%`;
 
-export const lossyMisses: BenchCase = {
-  id: 6,
-  name: 'lossy-misses',
-  title: 'lossy mode: what 4 consumers miss at 1,000 chunks/s',
-  run: runLossyMisses,
-};
-
-async function runLossyMisses(ctx: Ctx): Promise<void> {
+export async function lossyMisses(ctx: Ctx): Promise<void> {
   const count = RATE * ctx.sizes.lossySeconds;
   ctx.log('case 6: baseline tee');
   const base = await lossRun(ctx, 'case 6 tee ×4', count, undefined);
@@ -122,5 +115,5 @@ async function runLossyMisses(ctx: Ctx): Promise<void> {
         : 'run failed',
     });
   }
-  ctx.report.detail(lossyMisses.name, detail);
+  ctx.report.detail(detail);
 }

@@ -7,7 +7,7 @@
  */
 import fs from 'node:fs';
 import path from 'node:path';
-import { implEnv, readExitHwm, type BenchCase, type Ctx } from '../lib/context.js';
+import { implEnv, readExitHwm, type Ctx } from '../lib/context.js';
 import type { Impl, Mode } from '../lib/impl.js';
 import type { InputFile } from '../lib/input.js';
 import { completeStream, openCommand, openFilebus, type Session } from '../lib/pipelines.js';
@@ -40,14 +40,7 @@ async function measure(ctx: Ctx, session: Session, input: InputFile, hwmFile: st
   }
 }
 
-export const peakMemory: BenchCase = {
-  id: 5,
-  name: 'peak-memory',
-  title: 'peak memory while streaming',
-  run: runPeakMemory,
-};
-
-async function runPeakMemory(ctx: Ctx): Promise<void> {
+export async function peakMemory(ctx: Ctx): Promise<void> {
   const { sizes } = ctx;
   const input = ctx.inputs.get(sizes.memoryBytes);
   const hwmFile = path.join(ctx.ws.root, 'hwm-case5.txt');
@@ -117,5 +110,5 @@ async function runPeakMemory(ctx: Ctx): Promise<void> {
       ratio: null, target: `< ${TARGET_MB} MB`, met: null, note: 'skipped: the reference has no --multicast',
     });
   }
-  ctx.report.detail(peakMemory.name, detail);
+  ctx.report.detail(detail);
 }

@@ -4,7 +4,7 @@
  * cat or tee into the same sinks. Repetitions alternate baseline and
  * filebus, so slow spells of a shared machine hit both.
  */
-import type { BenchCase, Ctx } from '../lib/context.js';
+import type { Ctx } from '../lib/context.js';
 import type { Impl } from '../lib/impl.js';
 import type { InputFile } from '../lib/input.js';
 import { catCatScript, completeStream, openFilebus, openShell, teeScript, type StreamResult } from '../lib/pipelines.js';
@@ -50,14 +50,7 @@ function repsNote(n: number, of: number): string {
 
 // ---------------------------------------------------------------------------
 
-export const backPressureThroughput: BenchCase = {
-  id: 1,
-  name: 'back-pressure-throughput',
-  title: 'throughput, back-pressure, 1 producer 1 consumer, tmpfs and disk',
-  run: runBackPressureThroughput,
-};
-
-async function runBackPressureThroughput(ctx: Ctx): Promise<void> {
+export async function backPressureThroughput(ctx: Ctx): Promise<void> {
   const { sizes } = ctx;
   const block = MiB;
   for (const fsys of [{ name: 'tmpfs', base: ctx.ws.tmpfs }, { name: 'disk', base: ctx.ws.disk }]) {
@@ -87,7 +80,7 @@ async function runBackPressureThroughput(ctx: Ctx): Promise<void> {
       { group: `back-pressure 1 MiB, ${fsys.name}`, series: 'filebus', mbps: fbMBps ?? 0 },
       { group: `back-pressure 1 MiB, ${fsys.name}`, series: 'baseline (cat|cat)', mbps: catMBps },
     );
-    ctx.report.detail(`${backPressureThroughput.name}.${fsys.name}`, { input: input.bytes, cat, filebus: fb });
+    ctx.report.detail({ input: input.bytes, cat, filebus: fb }, fsys.name);
 
     if (ctx.reference) {
       const refInput = ctx.inputs.get(sizes.bpReferenceBytes);
@@ -106,19 +99,12 @@ async function runBackPressureThroughput(ctx: Ctx): Promise<void> {
         note: `one run on a smaller input (the reference polls every 0.1 s, about 5 MB/s)`,
       });
       if (refMBps !== null) ctx.report.throughput.push({ group: `back-pressure 1 MiB, ${fsys.name}`, series: 'reference', mbps: refMBps });
-      ctx.report.detail(`${backPressureThroughput.name}.${fsys.name}.reference`, { input: refInput.bytes, cat: refCat, reference: ref });
+      ctx.report.detail({ input: refInput.bytes, cat: refCat, reference: ref }, `${fsys.name}.reference`);
     }
   }
 }
 
-export const multicastFanOut: BenchCase = {
-  id: 2,
-  name: 'multicast-fan-out',
-  title: 'throughput, multicast fan-out vs tee',
-  run: runMulticastFanOut,
-};
-
-async function runMulticastFanOut(ctx: Ctx): Promise<void> {
+export async function multicastFanOut(ctx: Ctx): Promise<void> {
   const { sizes } = ctx;
   const input = ctx.inputs.get(sizes.fanoutBytes);
   for (const n of sizes.fanoutConsumers) {
@@ -146,7 +132,7 @@ async function runMulticastFanOut(ctx: Ctx): Promise<void> {
       { group: `multicast 1 MiB, ${n} consumer${n > 1 ? 's' : ''}`, series: 'filebus', mbps: fbWall ? mbPerSecond(input.bytes, fbWall) : 0 },
       { group: `multicast 1 MiB, ${n} consumer${n > 1 ? 's' : ''}`, series: `baseline (tee→${n}×cat)`, mbps: mbPerSecond(input.bytes, teeWall) },
     );
-    ctx.report.detail(`${multicastFanOut.name}.${n}`, { input: input.bytes, tee, filebus: fb });
+    ctx.report.detail({ input: input.bytes, tee, filebus: fb }, String(n));
   }
   if (ctx.reference) {
     ctx.report.add({
@@ -156,14 +142,7 @@ async function runMulticastFanOut(ctx: Ctx): Promise<void> {
   }
 }
 
-export const smallChunkRate: BenchCase = {
-  id: 3,
-  name: 'small-chunk-rate',
-  title: 'small chunks, 4 KiB multicast to 2 consumers',
-  run: runSmallChunkRate,
-};
-
-async function runSmallChunkRate(ctx: Ctx): Promise<void> {
+export async function smallChunkRate(ctx: Ctx): Promise<void> {
   const { sizes } = ctx;
   const input = ctx.inputs.get(sizes.smallBytes);
   const block = 4096;
@@ -194,7 +173,7 @@ async function runSmallChunkRate(ctx: Ctx): Promise<void> {
     { group: 'multicast 4 KiB, 2 consumers', series: 'filebus', mbps: fbRate === null ? 0 : (fbRate * block) / 1e6 },
     { group: 'multicast 4 KiB, 2 consumers', series: 'baseline (tee→2×cat)', mbps: (teeRate * block) / 1e6 },
   );
-  ctx.report.detail(smallChunkRate.name, { input: input.bytes, tee, filebus: fb });
+  ctx.report.detail({ input: input.bytes, tee, filebus: fb });
   if (ctx.reference) {
     ctx.report.add({
       case: 3, what: 'multicast, 4 KiB chunks, 2 consumers', impl: 'reference', metric: 'chunks/s per consumer', value: null,

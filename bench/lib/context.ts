@@ -73,18 +73,6 @@ export const QUICK: Sizes = {
   bpReps: 1,
 };
 
-/**
- * One case of the suite: its number (docs/performance.md and the result
- * rows refer to it), a name saying what it measures (in logs, results.json
- * and `--only`), a title, and how to run it.
- */
-export interface BenchCase {
-  readonly id: number;
-  readonly name: string;
-  readonly title: string;
-  run(ctx: Ctx): Promise<void>;
-}
-
 export interface Ctx {
   readonly quick: boolean;
   readonly sizes: Sizes;

@@ -4,6 +4,7 @@ import { describe, expect, it } from 'vitest';
 import { sha256, randomData } from '../helpers/cli.js';
 import { startProcess, startFilebus, runFilebus, waitForWatch, type Proc } from '../helpers/procs.js';
 import { within, until } from '../helpers/wait.js';
+import { carry, drainWithNextConsumer } from '../helpers/back-pressure.js';
 import { useBusDir } from '../helpers/bus-dir.js';
 import { tempFiles, lockState, listTree } from '../helpers/bus-layout.js';
 import { RECORD_SIZE, records, parseRecords, seqsOf, range, isIncreasing } from '../helpers/records.js';
@@ -12,20 +13,6 @@ const tmp = useBusDir('filebus-cli-safety-', { ownDir: true });
 
 function expectNoStackTrace(stderr: string): void {
   expect(stderr).not.toMatch(/^\s+at /m);
-}
-
-/** A back-pressure producer and consumer carry `input`; returns what the consumer printed. */
-async function backPressurePair(input: Buffer, extra: string[] = []): Promise<Buffer> {
-  const common = ['--filename', tmp.bus, '--back-pressure', ...extra];
-  const consumer = startFilebus([...common, 'consumer'], { stdin: 'ignore' });
-  const producer = startFilebus([...common, 'producer'], { stdin: 'pipe' });
-  producer.child.stdin!.end(input);
-  const [p, c] = await within(Promise.all([producer.done, consumer.done]), 30_000, 'producer and consumer');
-  expect(producer.stderr()).toBe('');
-  expect(consumer.stderr()).toBe('');
-  expect(p).toEqual({ code: 0, signal: null });
-  expect(c).toEqual({ code: 0, signal: null });
-  return consumer.stdout();
 }
 
 describe('symlinks planted at temporary names', () => {
@@ -39,7 +26,7 @@ describe('symlinks planted at temporary names', () => {
 
     // Back-pressure, several chunks.
     const input = randomData(200_000);
-    const output = await backPressurePair(input, ['--block-size', '4096']);
+    const output = await carry(tmp.bus, input, ['--block-size', '4096']);
     expect(output.equals(input)).toBe(true);
     // Lossy, several chunks; FILE ends up holding the last one.
     const lossyInput = randomData(10_000);
@@ -120,7 +107,7 @@ describe('SIGINT and SIGTERM', () => {
     expect(listTree(tmp.busDir)).toEqual(files);
     expect(lockState(`${tmp.bus}.lock`)).not.toBe('held');
     const fresh = randomData(50_000);
-    const output = await backPressurePair(fresh);
+    const output = await carry(tmp.bus, fresh);
     expect(output.length).toBe(leftover.length + fresh.length);
     expect(output.equals(Buffer.concat([leftover, fresh]))).toBe(true);
   }
@@ -228,14 +215,7 @@ describe('stdout closed early (filebus consumer | head -c 10)', () => {
       .filter((file) => fs.existsSync(file)).map((file) => fs.readFileSync(file));
     expect(held.some((chunk) => chunk.length > 10 && chunk.equals(input.subarray(0, chunk.length)))).toBe(true);
     // So the next consumer gets the whole stream, that chunk first, nothing lost.
-    const second = startFilebus([...common, 'consumer'], { stdin: 'ignore' });
-    const [p, c] = await within(Promise.all([producer.done, second.done]), 30_000, 'the producer and the second consumer');
-    expect(p).toEqual({ code: 0, signal: null });
-    expect(c).toEqual({ code: 0, signal: null });
-    expect(second.stderr()).toBe('');
-    expect(second.stdout().length).toBe(input.length);
-    expect(sha256(second.stdout())).toBe(sha256(input));
-    expect(listTree(tmp.busDir)).toEqual(['bus.lock']);
+    await drainWithNextConsumer(common, producer, input);
   });
 
   it('back-pressure: a consumer whose output is already closed exits 141 and the next consumer gets every chunk', async () => {
@@ -248,11 +228,7 @@ describe('stdout closed early (filebus consumer | head -c 10)', () => {
     expect(await within(first.done, 30_000, 'the first consumer')).toEqual({ code: 141, signal: null });
     expect(first.stderr()).toBe('');
     expect(producer.running()).toBe(true);
-    const second = startFilebus([...common, 'consumer'], { stdin: 'ignore' });
-    const [p, c] = await within(Promise.all([producer.done, second.done]), 30_000, 'the producer and the second consumer');
-    expect(p).toEqual({ code: 0, signal: null });
-    expect(c).toEqual({ code: 0, signal: null });
-    expect(sha256(second.stdout())).toBe(sha256(input));
+    await drainWithNextConsumer(common, producer, input);
   });
 
   it('lossy: exit 141 and nothing on stderr', async () => {

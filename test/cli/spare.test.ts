@@ -5,6 +5,7 @@ import { describe, expect, it } from 'vitest';
 import { randomData } from '../helpers/cli.js';
 import { startFilebus, waitForWatch } from '../helpers/procs.js';
 import { within, until } from '../helpers/wait.js';
+import { carry } from '../helpers/back-pressure.js';
 import { useBusDir } from '../helpers/bus-dir.js';
 import { listTree } from '../helpers/bus-layout.js';
 import { RECORD_SIZE, records, parseRecords, seqsOf, isIncreasing } from '../helpers/records.js';
@@ -16,24 +17,10 @@ import { writeIntoSpare } from '../../src/wire/spare-chunk.js';
 
 const tmp = useBusDir('filebus-spare-', { ownDir: true });
 
-async function carry(input: Buffer, extra: string[]): Promise<Buffer> {
-  const common = ['--filename', tmp.bus, '--back-pressure', ...extra];
-  const consumer = startFilebus([...common, 'consumer'], { stdin: 'ignore' });
-  await waitForWatch(consumer.pid);
-  const producer = startFilebus([...common, 'producer'], { stdin: 'pipe' });
-  producer.child.stdin!.end(input);
-  const [p, c] = await within(Promise.all([producer.done, consumer.done]), 30_000, 'producer and consumer');
-  expect(producer.stderr()).toBe('');
-  expect(consumer.stderr()).toBe('');
-  expect(p).toEqual({ code: 0, signal: null });
-  expect(c).toEqual({ code: 0, signal: null });
-  return consumer.stdout();
-}
-
 describe('the spare chunk file', () => {
   it('a stream of many chunks arrives whole and leaves no spare behind', async () => {
     const input = randomData(3_000_000);
-    const output = await carry(input, ['--block-size', '65536']);
+    const output = await carry(tmp.bus, input, ['--block-size', '65536'], { waitForConsumer: true });
     expect(output.equals(input)).toBe(true);
     expect(listTree(tmp.busDir)).toEqual(['bus.lock']);
   });
@@ -54,7 +41,7 @@ describe('the spare chunk file', () => {
     plant(victim, path.join(tmp.busDir, '.bus.spare'));
 
     const input = randomData(300_000);
-    const output = await carry(input, ['--block-size', '4096', '--file-mode', '0644']);
+    const output = await carry(tmp.bus, input, ['--block-size', '4096', '--file-mode', '0644'], { waitForConsumer: true });
     expect(output.equals(input)).toBe(true);
     expect(fs.readFileSync(victim).equals(precious)).toBe(true);
     const after = fs.statSync(victim);
@@ -69,7 +56,7 @@ describe('the spare chunk file', () => {
     const input = records('A', count);
     const eavesdropper = startFilebus(['--filename', tmp.bus, '--block-size', '1024', 'consumer'], { stdin: 'ignore' });
     await waitForWatch(eavesdropper.pid);
-    const output = await carry(input, ['--block-size', '1024']);
+    const output = await carry(tmp.bus, input, ['--block-size', '1024'], { waitForConsumer: true });
     expect(output.equals(input)).toBe(true);
     eavesdropper.child.kill('SIGTERM');
     await within(eavesdropper.done, 10_000, 'the eavesdropper');

@@ -4,6 +4,7 @@ import { describe, expect, it } from 'vitest';
 import { sha256, randomData } from '../helpers/cli.js';
 import { startFilebus, runFilebus } from '../helpers/procs.js';
 import { within, until } from '../helpers/wait.js';
+import { drainWithNextConsumer } from '../helpers/back-pressure.js';
 import { useBusDir } from '../helpers/bus-dir.js';
 import { listTree } from '../helpers/bus-layout.js';
 
@@ -39,14 +40,7 @@ describe('taken chunks', () => {
     process.kill(-first.pid, 'SIGKILL');
     await within(first.done, 10_000, 'the first consumer to die');
 
-    const second = startFilebus([...common, 'consumer'], { stdin: 'ignore' });
-    const [p, c] = await within(Promise.all([producer.done, second.done]), 30_000, 'the producer and the second consumer');
-    expect(p).toEqual({ code: 0, signal: null });
-    expect(c).toEqual({ code: 0, signal: null });
-    expect(second.stderr()).toBe('');
-    expect(second.stdout().length).toBe(input.length);
-    expect(sha256(second.stdout())).toBe(sha256(input));
-    expect(listTree(tmp.busDir)).toEqual(['bus.lock']);
+    await drainWithNextConsumer(common, producer, input);
   });
 
   it('the consumer that takes the end marker waits while another holds a chunk, and delivers it when that one dies', async () => {

@@ -277,6 +277,15 @@ function sortKeys(o: Record<string, unknown>): Record<string, unknown> {
   return Object.fromEntries(Object.entries(o).sort(([a], [b]) => a.localeCompare(b)));
 }
 
+// ------------------------------------------------------------------ figures
+
+/** The middle value (the upper one of an even count), NaN for none: the drills' typical figure. */
+export function median(values: readonly number[]): number {
+  if (values.length === 0) return NaN;
+  const s = [...values].sort((a, b) => a - b);
+  return s[Math.floor(s.length / 2)]!;
+}
+
 // ----------------------------------------------------------------- random
 
 /** A small seeded PRNG (mulberry32), so a failing run can be replayed with RELIABILITY_SEED. */

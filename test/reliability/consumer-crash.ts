@@ -34,7 +34,7 @@ import { startFilebus, killAll, type Proc } from '../helpers/procs.js';
 import { within, until, delay } from '../helpers/wait.js';
 import { readCursor, cursorIds } from '../helpers/bus-layout.js';
 import { chunkBytes, chunks as makeChunks, checkChunk, ChunkReader, type Format } from '../helpers/records.js';
-import { RUNS, checkChain, sigkill, writeResults, rng, seedFor } from '../helpers/reliability.js';
+import { RUNS, checkChain, sigkill, writeResults, rng, seedFor, median } from '../helpers/reliability.js';
 
 export type LosslessMode = 'back-pressure' | 'multicast';
 
@@ -50,12 +50,6 @@ const INPUT_CHUNKS = Math.max(200, RUNS * 20);
 /** Multicast: how far the anonymous bystander may run ahead of the chain. */
 const LEAD = 8;
 const WINDOW = 16;
-
-function median(values: readonly number[]): number {
-  if (values.length === 0) return NaN;
-  const s = [...values].sort((a, b) => a - b);
-  return s[Math.floor(s.length / 2)]!;
-}
 
 export async function consumerCrashDrill(mode: LosslessMode): Promise<void> {
   const seed = seedFor(`consumer-crash-${mode}`);

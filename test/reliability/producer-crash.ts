@@ -24,7 +24,7 @@ import { startFilebus, killAll, type Proc } from '../helpers/procs.js';
 import { within, until, delay } from '../helpers/wait.js';
 import { segments, readCursor, tempFiles, tempPid, lockState, segmentIntact, cursorIds } from '../helpers/bus-layout.js';
 import { chunkBytes, chunks as makeChunks, checkChunk, ChunkReader, type Format, type ChunkRef } from '../helpers/records.js';
-import { RUNS, sigkill, writeResults, rng, seedFor } from '../helpers/reliability.js';
+import { RUNS, sigkill, writeResults, rng, seedFor, median } from '../helpers/reliability.js';
 
 export type Mode = 'lossy' | 'back-pressure' | 'multicast';
 
@@ -46,12 +46,6 @@ function tagOf(mode: Mode, run: number): string {
 
 function runOf(tag: string): number {
   return Number(tag.slice(1));
-}
-
-function median(values: readonly number[]): number {
-  if (values.length === 0) return NaN;
-  const s = [...values].sort((a, b) => a - b);
-  return s[Math.floor(s.length / 2)]!;
 }
 
 export async function producerCrashDrill(mode: Mode): Promise<void> {
