@@ -12,12 +12,12 @@
  * (fs.protected_symlinks=0), as the issue assumes. Needs root: it creates
  * the user (useradd -M) when missing, and runs its actions through setpriv.
  */
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { ROOT, tempDir } from '../helpers/cli.js';
-import { startFilebus, runFilebus, killAll, type Proc } from '../helpers/procs.js';
+import { startProcess, startFilebus, runFilebus, killAll, type Proc } from '../helpers/procs.js';
 import { until } from '../helpers/wait.js';
 import { segmentName, ringEntryPath } from '../helpers/bus-layout.js';
 import { sigkill, oneLineError, writeResults } from '../helpers/reliability.js';
@@ -26,7 +26,6 @@ const OTHER = 'filebus-other';
 const SECRET = 'TOP-SECRET-root-only-bytes\n';
 const BLOCK = 4096;
 const dirs: string[] = [];
-const attackers = new Set<ChildProcess>();
 const outcomes: Record<string, string> = {};
 let other: { uid: number; gid: number };
 
@@ -57,11 +56,10 @@ function asOther(script: string): void {
 /** Starts `flock FILE sleep` as the other user; resolves true once it holds the lock, false if it could not. */
 async function otherHolds(file: string, shared = false): Promise<boolean> {
   const [cmd, ...args] = otherPrefix();
-  const child = spawn(cmd!, [...args, 'flock', ...(shared ? ['-s'] : []), '-n', file, 'sh', '-c', 'echo held; exec sleep 600'], { stdio: ['ignore', 'pipe', 'pipe'] });
-  attackers.add(child);
   return new Promise((resolve) => {
-    child.stdout!.on('data', () => resolve(true));
-    child.on('exit', () => resolve(false));
+    // Killed (with its flock and sleep: the whole group) by killAll after the test.
+    const holder = startProcess(cmd!, [...args, 'flock', ...(shared ? ['-s'] : []), '-n', file, 'sh', '-c', 'echo held; exec sleep 600'], { stdout: () => resolve(true) });
+    void holder.exited.then(() => resolve(false));
   });
 }
 
@@ -124,8 +122,6 @@ beforeAll(() => {
 });
 
 afterEach(async () => {
-  for (const a of attackers) { try { a.kill('SIGKILL'); } catch { /* gone */ } }
-  attackers.clear();
   await killAll();
 });
 
@@ -483,8 +479,7 @@ while True:
     libc.renameat2(-100, s.encode(), -100, d.encode(), 2)
 `;
     const [cmd, ...args] = otherPrefix();
-    const attacker = spawn(cmd!, [...args, '/usr/bin/python3', '-c', swapper, target, s.secret], { stdio: 'ignore' });
-    attackers.add(attacker);
+    const attacker = startProcess(cmd!, [...args, '/usr/bin/python3', '-c', swapper, target, s.secret], { stdout: 'ignore' });
     const permissions = path.join(ROOT, 'dist/util/permissions.js');
     const victim = `
 const fs = require('node:fs');
@@ -498,7 +493,7 @@ import(${JSON.stringify(permissions)}).then(({ createDirectory }) => {
   console.log(made);
 });`;
     const r = spawnSync(process.execPath, ['-e', victim], { encoding: 'utf8', timeout: 300_000 });
-    attacker.kill('SIGKILL');
+    attacker.killGroup();
     expect(r.status, r.stderr).toBe(0);
     const mode = fs.statSync(s.secret).mode & 0o7777;
     outcomes['chmod race'] = `${r.stdout.trim()} directories made; target mode ${mode.toString(8)}`;

@@ -6,12 +6,12 @@
  * user against a bus it may not use fails with exit 1 and one line saying
  * "permission denied" and naming the path.
  */
-import { spawn, spawnSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { ROOT, BIN, tempDir } from '../helpers/cli.js';
-import { startFilebus, runFilebus, killAll } from '../helpers/procs.js';
+import { startProcess, startFilebus, runFilebus, killAll } from '../helpers/procs.js';
 import { within, until } from '../helpers/wait.js';
 import { tempFiles } from '../helpers/bus-layout.js';
 import { chunk, chunks as makeChunks, type Format } from '../helpers/records.js';
@@ -166,14 +166,13 @@ describe('--file-mode', () => {
       const input = path.join(dir, `in${fileMode}`);
       fs.writeFileSync(input, makeChunks({ recordSize: 64, perChunk: 1 }, 'PERM02', 1500));
       // The watcher polls the directory as fast as it can, lstat-ing every temporary name it sees.
-      const watcher = spawn(process.execPath, ['-e', WATCHER, dir, path.basename(bus)], { stdio: ['pipe', 'pipe', 'inherit'] });
       let report = '';
-      watcher.stdout!.on('data', (d: Buffer) => { report += d.toString(); });
+      const watcher = startProcess(process.execPath, ['-e', WATCHER, dir, path.basename(bus)], { stdin: 'pipe', stdout: (d) => { report += d.toString(); } });
       await until(() => report.includes('ready'), 'the watcher');
       const made = await runFilebus(['--filename', bus, '--file-mode', fileMode, '--block-size', '64', 'producer'], { prefix: UMASK0, stdin: { file: input } });
       expect({ code: made.code, stderr: made.stderr }).toEqual({ code: 0, stderr: '' });
       watcher.stdin!.end();
-      await new Promise((r) => watcher.on('close', r));
+      await watcher.done;
       const seen = JSON.parse(report.slice(report.indexOf('{'))) as { temps: number; samples: number; modes: Record<string, number> };
       expect(seen.temps, 'temporary files caught').toBeGreaterThan(0);
       const allowed = parseInt(fileMode, 8);
