@@ -4,7 +4,6 @@ import path from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { ROOT, tempDir } from '../helpers/cli.js';
 import { runFilebus, killAll } from '../helpers/procs.js';
-import { until } from '../helpers/wait.js';
 import { listTree } from '../helpers/bus-layout.js';
 
 let dir: string;

@@ -1,7 +1,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { sha256, randomData } from '../helpers/cli.js';
+import { randomData } from '../helpers/cli.js';
 import { startFilebus, runFilebus } from '../helpers/procs.js';
 import { within, until } from '../helpers/wait.js';
 import { drainWithNextConsumer } from '../helpers/back-pressure.js';

@@ -8,7 +8,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { startFilebus, waitForWatch } from '../helpers/procs.js';
-import { within, until } from '../helpers/wait.js';
+import { within } from '../helpers/wait.js';
 import { useBusDir } from '../helpers/bus-dir.js';
 import { listTree } from '../helpers/bus-layout.js';
 import { RECORD_SIZE, records, parseRecords } from '../helpers/records.js';

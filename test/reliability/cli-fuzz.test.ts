@@ -15,7 +15,6 @@ import fs from 'node:fs';
 import { afterAll, describe, expect, it } from 'vitest';
 import { tempDir } from '../helpers/cli.js';
 import { startFilebus, killAll } from '../helpers/procs.js';
-import { within } from '../helpers/wait.js';
 import { writeResults, rng, seedFor } from '../helpers/reliability.js';
 
 const COUNT = Number(process.env.RELIABILITY_FUZZ ?? 250);

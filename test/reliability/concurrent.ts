@@ -34,7 +34,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { tempDir } from '../helpers/cli.js';
 import { startFilebus, type Proc, type Exit } from '../helpers/procs.js';
-import { within, delay } from '../helpers/wait.js';
+import { delay } from '../helpers/wait.js';
 import { segments, segmentIntact, registrations, cursorIds } from '../helpers/bus-layout.js';
 import { chunkBytes, chunk, checkChunk, ChunkReader, type Format, type ChunkRef } from '../helpers/records.js';
 import { BlockFeeder, rng } from '../helpers/reliability.js';

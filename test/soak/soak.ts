@@ -26,7 +26,6 @@
  */
 import fs from 'node:fs';
 import os from 'node:os';
-import { until } from '../helpers/wait.js';
 import { rng } from '../helpers/reliability.js';
 import { haveStrace, MODES, runDrill, stopAllRuns, type DrillConfig, type Mode, type RunResult } from '../reliability/concurrent.js';
 
