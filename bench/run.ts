@@ -2,7 +2,8 @@
  * The filebus benchmark suite: `npm run bench [-- options]`.
  *
  *   --quick        smaller inputs, one repetition (under a minute); results go to bench/tmp/
- *   --only 1,4     run only these cases (results go to bench/tmp/ unless --out is given)
+ *   --only 1,4     run only these cases, by number or name (e.g. --only back-pressure-throughput,4);
+ *                  results go to bench/tmp/ unless --out is given
  *   --reps N       repetitions of the key cases 1 to 4 (default 3, case 1 5, quick 1)
  *   --out DIR      where results.json, results.md and bench.svg go
  *   --cpu-prof DIR run every filebus process with node --cpu-prof, profiles into DIR
@@ -22,10 +23,10 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { case4, case7 } from './cases/latency.js';
-import { case6 } from './cases/lossy.js';
-import { case5 } from './cases/memory.js';
-import { case1, case2, case3 } from './cases/throughput.js';
+import { latencyPerMode, multicastScale } from './cases/latency.js';
+import { lossyMisses } from './cases/lossy.js';
+import { peakMemory } from './cases/memory.js';
+import { backPressureThroughput, multicastFanOut, smallChunkRate } from './cases/throughput.js';
 import { FULL, QUICK, type Ctx, type Sizes } from './lib/context.js';
 import { createWorkspace, machineFacts, type Workspace } from './lib/env.js';
 import { buildCommit, referenceImpl, snapshotFilebus } from './lib/impl.js';
@@ -48,7 +49,7 @@ interface Options {
 }
 
 function usage(message: string): never {
-  process.stderr.write(`bench: ${message}\nusage: npm run bench -- [--quick] [--only 1,2,...] [--reps N] [--out DIR] [--cpu-prof DIR] [--dist DIR | --commit REV]\n`);
+  process.stderr.write(`bench: ${message}\nusage: npm run bench -- [--quick] [--only 1,latency-per-mode,...] [--reps N] [--out DIR] [--cpu-prof DIR] [--dist DIR | --commit REV]\n`);
   process.exit(2);
 }
 
@@ -59,8 +60,10 @@ function parseOptions(argv: string[]): Options {
     const value = (): string => argv[++i] ?? usage(`${arg} needs a value`);
     if (arg === '--quick') o.quick = true;
     else if (arg === '--only') {
-      o.only = new Set(value().split(',').map(Number));
-      if ([...o.only].some((n) => !Number.isInteger(n) || n < 1 || n > 7)) usage('--only takes case numbers 1 to 7');
+      o.only = new Set(value().split(',').map((word) => {
+        const c = CASES.find((k) => String(k.id) === word || k.name === word);
+        return c?.id ?? usage(`--only takes case numbers 1 to ${CASES.length} or names (${CASES.map((k) => k.name).join(', ')}), not ${JSON.stringify(word)}`);
+      }));
     } else if (arg === '--reps') {
       o.reps = Number(value());
       if (!Number.isInteger(o.reps) || o.reps < 1) usage('--reps takes a positive integer');
@@ -74,14 +77,26 @@ function parseOptions(argv: string[]): Options {
   return o;
 }
 
-const CASES: { id: number; title: string; run: (ctx: Ctx) => Promise<void> }[] = [
-  { id: 1, title: 'throughput, back-pressure, 1 producer 1 consumer, tmpfs and disk', run: case1 },
-  { id: 2, title: 'throughput, multicast fan-out vs tee', run: case2 },
-  { id: 3, title: 'small chunks, 4 KiB multicast to 2 consumers', run: case3 },
-  { id: 4, title: 'latency per mode vs cat', run: case4 },
-  { id: 5, title: 'peak memory while streaming', run: case5 },
-  { id: 6, title: 'lossy mode: what 4 consumers miss at 1,000 chunks/s', run: case6 },
-  { id: 7, title: 'scale: multicast to 1 .. 64 consumers', run: case7 },
+/**
+ * The cases in the order they run: a number (docs/performance.md and the
+ * result rows refer to it), a name saying what it measures (the log,
+ * results.json and --only use it), a title, and the function that runs it.
+ */
+interface BenchCase {
+  readonly id: number;
+  readonly name: string;
+  readonly title: string;
+  readonly run: (ctx: Ctx) => Promise<void>;
+}
+
+const CASES: readonly BenchCase[] = [
+  { id: 1, name: 'back-pressure-throughput', title: 'throughput, back-pressure, 1 producer 1 consumer, tmpfs and disk', run: backPressureThroughput },
+  { id: 2, name: 'multicast-fan-out', title: 'throughput, multicast fan-out vs tee', run: multicastFanOut },
+  { id: 3, name: 'small-chunk-rate', title: 'small chunks, 4 KiB multicast to 2 consumers', run: smallChunkRate },
+  { id: 4, name: 'latency-per-mode', title: 'latency per mode vs cat', run: latencyPerMode },
+  { id: 5, name: 'peak-memory', title: 'peak memory while streaming', run: peakMemory },
+  { id: 6, name: 'lossy-misses', title: 'lossy mode: what 4 consumers miss at 1,000 chunks/s', run: lossyMisses },
+  { id: 7, name: 'multicast-scale', title: 'scale: multicast to 1 .. 64 consumers', run: multicastScale },
 ];
 
 function sizesFor(o: Options): Sizes {
@@ -145,14 +160,15 @@ async function main(): Promise<number> {
     for (const c of CASES) {
       if (options.only && !options.only.has(c.id)) continue;
       const start = Date.now();
-      log(`case ${c.id}: ${c.title}`);
+      log(`case ${c.id} (${c.name}): ${c.title}`);
+      report.caseName = c.name;
       try {
         await c.run(ctx);
       } catch (error) {
         report.fail(`case ${c.id}: ${(error as Error).stack ?? String(error)}`);
         killAll();
       }
-      timings[`case${c.id}`] = (Date.now() - start) / 1000;
+      timings[`${c.id} ${c.name}`] = (Date.now() - start) / 1000;
       if (liveCount() > 0) {
         report.fail(`case ${c.id} left ${liveCount()} processes running`);
         killAll();

@@ -106,7 +106,7 @@ function addLatencyRows(ctx: Ctx, what: string, impl: string, value: Percentiles
   }
 }
 
-export async function case4(ctx: Ctx): Promise<void> {
+export async function latencyPerMode(ctx: Ctx): Promise<void> {
   const { sizes } = ctx;
   const n = sizes.latencyMessages;
   const modes: Mode[] = ['lossy', 'back-pressure', 'multicast'];
@@ -154,7 +154,7 @@ export async function case4(ctx: Ctx): Promise<void> {
       }
     }
   }
-  ctx.report.detail('case4', { messages: n, perSecond: PER_SECOND, filebus: runs, reference: refRuns });
+  ctx.report.detail({ messages: n, perSecond: PER_SECOND, filebus: runs, reference: refRuns });
 }
 
 // ---------------------------------------------------------------------------
@@ -191,7 +191,7 @@ async function scaleRun(ctx: Ctx, label: string, opener: Opener, input: InputFil
   }
 }
 
-export async function case7(ctx: Ctx): Promise<void> {
+export async function multicastScale(ctx: Ctx): Promise<void> {
   const { sizes } = ctx;
   const detail: Record<string, unknown> = {};
   for (const n of sizes.scaleConsumers) {
@@ -226,5 +226,5 @@ export async function case7(ctx: Ctx): Promise<void> {
       baseline: null, ratio: null, target: '', met: null, note: 'skipped: the reference has no --multicast',
     });
   }
-  ctx.report.detail('case7', detail);
+  ctx.report.detail(detail);
 }

@@ -92,7 +92,7 @@ function missedRuns(seen: ReadonlySet<number>, count: number): Array<[number, nu
 
 const pct = (f: number): string => `${fmt(f * 100)}%`;
 
-export async function case6(ctx: Ctx): Promise<void> {
+export async function lossyMisses(ctx: Ctx): Promise<void> {
   const count = RATE * ctx.sizes.lossySeconds;
   ctx.log('case 6: baseline tee');
   const base = await lossRun(ctx, 'case 6 tee ×4', count, undefined);
@@ -115,5 +115,5 @@ export async function case6(ctx: Ctx): Promise<void> {
         : 'run failed',
     });
   }
-  ctx.report.detail('case6', detail);
+  ctx.report.detail(detail);
 }

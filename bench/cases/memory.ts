@@ -40,7 +40,7 @@ async function measure(ctx: Ctx, session: Session, input: InputFile, hwmFile: st
   }
 }
 
-export async function case5(ctx: Ctx): Promise<void> {
+export async function peakMemory(ctx: Ctx): Promise<void> {
   const { sizes } = ctx;
   const input = ctx.inputs.get(sizes.memoryBytes);
   const hwmFile = path.join(ctx.ws.root, 'hwm-case5.txt');
@@ -110,5 +110,5 @@ export async function case5(ctx: Ctx): Promise<void> {
       ratio: null, target: `< ${TARGET_MB} MB`, met: null, note: 'skipped: the reference has no --multicast',
     });
   }
-  ctx.report.detail('case5', detail);
+  ctx.report.detail(detail);
 }

@@ -50,7 +50,7 @@ function repsNote(n: number, of: number): string {
 
 // ---------------------------------------------------------------------------
 
-export async function case1(ctx: Ctx): Promise<void> {
+export async function backPressureThroughput(ctx: Ctx): Promise<void> {
   const { sizes } = ctx;
   const block = MiB;
   for (const fsys of [{ name: 'tmpfs', base: ctx.ws.tmpfs }, { name: 'disk', base: ctx.ws.disk }]) {
@@ -80,7 +80,7 @@ export async function case1(ctx: Ctx): Promise<void> {
       { group: `back-pressure 1 MiB, ${fsys.name}`, series: 'filebus', mbps: fbMBps ?? 0 },
       { group: `back-pressure 1 MiB, ${fsys.name}`, series: 'baseline (cat|cat)', mbps: catMBps },
     );
-    ctx.report.detail(`case1.${fsys.name}`, { input: input.bytes, cat, filebus: fb });
+    ctx.report.detail({ input: input.bytes, cat, filebus: fb }, fsys.name);
 
     if (ctx.reference) {
       const refInput = ctx.inputs.get(sizes.bpReferenceBytes);
@@ -99,12 +99,12 @@ export async function case1(ctx: Ctx): Promise<void> {
         note: `one run on a smaller input (the reference polls every 0.1 s, about 5 MB/s)`,
       });
       if (refMBps !== null) ctx.report.throughput.push({ group: `back-pressure 1 MiB, ${fsys.name}`, series: 'reference', mbps: refMBps });
-      ctx.report.detail(`case1.${fsys.name}.reference`, { input: refInput.bytes, cat: refCat, reference: ref });
+      ctx.report.detail({ input: refInput.bytes, cat: refCat, reference: ref }, `${fsys.name}.reference`);
     }
   }
 }
 
-export async function case2(ctx: Ctx): Promise<void> {
+export async function multicastFanOut(ctx: Ctx): Promise<void> {
   const { sizes } = ctx;
   const input = ctx.inputs.get(sizes.fanoutBytes);
   for (const n of sizes.fanoutConsumers) {
@@ -132,7 +132,7 @@ export async function case2(ctx: Ctx): Promise<void> {
       { group: `multicast 1 MiB, ${n} consumer${n > 1 ? 's' : ''}`, series: 'filebus', mbps: fbWall ? mbPerSecond(input.bytes, fbWall) : 0 },
       { group: `multicast 1 MiB, ${n} consumer${n > 1 ? 's' : ''}`, series: `baseline (tee→${n}×cat)`, mbps: mbPerSecond(input.bytes, teeWall) },
     );
-    ctx.report.detail(`case2.${n}`, { input: input.bytes, tee, filebus: fb });
+    ctx.report.detail({ input: input.bytes, tee, filebus: fb }, String(n));
   }
   if (ctx.reference) {
     ctx.report.add({
@@ -142,7 +142,7 @@ export async function case2(ctx: Ctx): Promise<void> {
   }
 }
 
-export async function case3(ctx: Ctx): Promise<void> {
+export async function smallChunkRate(ctx: Ctx): Promise<void> {
   const { sizes } = ctx;
   const input = ctx.inputs.get(sizes.smallBytes);
   const block = 4096;
@@ -173,7 +173,7 @@ export async function case3(ctx: Ctx): Promise<void> {
     { group: 'multicast 4 KiB, 2 consumers', series: 'filebus', mbps: fbRate === null ? 0 : (fbRate * block) / 1e6 },
     { group: 'multicast 4 KiB, 2 consumers', series: 'baseline (tee→2×cat)', mbps: (teeRate * block) / 1e6 },
   );
-  ctx.report.detail('case3', { input: input.bytes, tee, filebus: fb });
+  ctx.report.detail({ input: input.bytes, tee, filebus: fb });
   if (ctx.reference) {
     ctx.report.add({
       case: 3, what: 'multicast, 4 KiB chunks, 2 consumers', impl: 'reference', metric: 'chunks/s per consumer', value: null,

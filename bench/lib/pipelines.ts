@@ -41,14 +41,15 @@ export interface Session {
   readonly dir: string | undefined;
 }
 
-function openStdin(stdin: Stdin): number | 'pipe' | 'ignore' {
+/** The input side's stdin, opened before the clock starts (a file is closed again by closeStdin once the child has it). */
+function openStdin(stdin: Stdin): { readonly fd: number } | 'pipe' | 'ignore' {
   if (stdin === 'pipe') return 'pipe';
   if ('feed' in stdin) return 'ignore';
-  return fs.openSync(stdin.file, 'r');
+  return { fd: fs.openSync(stdin.file, 'r') };
 }
 
-function closeStdin(fd: number | 'pipe' | 'ignore'): void {
-  if (typeof fd === 'number') fs.closeSync(fd);
+function closeStdin(fd: { readonly fd: number } | 'pipe' | 'ignore'): void {
+  if (typeof fd === 'object') fs.closeSync(fd.fd);
 }
 
 /** Quotes a word for bash. */
@@ -87,7 +88,8 @@ export async function openFilebus(ctx: Ctx, o: FilebusSessionOptions): Promise<S
   const sinks: Sink[] = [];
   for (let i = 0; i < o.consumers; i++) {
     const proc = new Proc(`${o.label}: consumer ${i + 1}`, busCommand(profiled(ctx, o.impl), { ...common, role: 'consumer' }), {
-      stdio: ['ignore', 'pipe', 'pipe'],
+      stdin: 'ignore',
+      stdout: 'pipe',
       env,
     });
     consumers.push(proc);
@@ -102,7 +104,8 @@ export async function openFilebus(ctx: Ctx, o: FilebusSessionOptions): Promise<S
   const fd = openStdin(o.stdin);
   const start = now();
   const producer = new Proc(`${o.label}: producer`, withFeed(busCommand(profiled(ctx, o.producerImpl ?? o.impl), { ...common, role: 'producer', verbose: true }), o.stdin), {
-    stdio: [fd, 'ignore', 'pipe'],
+    stdin: fd,
+    stdout: 'ignore',
     env,
   });
   closeStdin(fd);
@@ -168,7 +171,7 @@ export function openShell(o: ShellSessionOptions): Session {
   const start = now();
   const fds = Array.from({ length: o.outputs }, (_, i) => 3 + i);
   const script = o.stdin !== 'pipe' && 'feed' in o.stdin ? `set -o pipefail; ${o.stdin.feed} | { ${o.script}; }` : o.script;
-  const proc = new Proc(o.label, ['bash', '-c', script], { stdio: [fd, 'ignore', 'pipe', ...fds.map(() => 'pipe' as const)] });
+  const proc = new Proc(o.label, ['bash', '-c', script], { stdin: fd, stdout: 'ignore', extraPipes: fds.length });
   closeStdin(fd);
   const sinks = fds.map((f, i) => new Sink(`${o.label}: output ${i + 1}`, proc.output(f), o.parser?.()));
   return {
@@ -195,7 +198,7 @@ export interface CommandSessionOptions {
 export function openCommand(o: CommandSessionOptions): Session {
   const fd = openStdin(o.stdin);
   const start = now();
-  const proc = new Proc(o.label, withFeed(o.argv, o.stdin), { stdio: [fd, 'pipe', 'pipe'], ...(o.env && { env: o.env }) });
+  const proc = new Proc(o.label, withFeed(o.argv, o.stdin), { stdin: fd, stdout: 'pipe', ...(o.env && { env: o.env }) });
   closeStdin(fd);
   return {
     label: o.label,

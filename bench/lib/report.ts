@@ -64,8 +64,12 @@ export class Report {
     process.stderr.write(`FAILURE: ${message}\n`);
   }
 
-  detail(key: string, value: unknown): void {
-    this.details[key] = value;
+  /** The name of the case running now (run.ts sets it): details are kept under it. */
+  caseName = '';
+
+  /** Raw figures of the running case, or of one `part` of it (a file system, a consumer count). */
+  detail(value: unknown, part?: string): void {
+    this.details[part === undefined ? this.caseName : `${this.caseName}.${part}`] = value;
   }
 }
 

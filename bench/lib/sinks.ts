@@ -1,11 +1,12 @@
 /**
  * Where consumer output goes: every byte is counted and timed, and either
  * checksummed (CRC-32, compared with the input's) or parsed as the records
- * a driver sent (latency and loss cases), each record checked byte for byte.
+ * a driver sent (latency and loss cases), each record checked whole.
  * The baselines (cat, tee) write into the same sinks.
  */
 import type { Readable } from 'node:stream';
 import { crc32 } from 'node:zlib';
+import { parseRecord, record } from '../../test/helpers/records.js';
 import { now } from './procs.js';
 
 export interface RecordParser {
@@ -134,19 +135,13 @@ export class LatencyParser implements RecordParser {
 }
 
 // ---------------------------------------------------------------------------
-// Loss records: 4096 bytes, `C`, a 9-digit chunk number, a newline, a filler
-// depending on the number, and a newline. Written by paced-writer.ts.
+// Loss records: the tests' tagged records (test/helpers/records.ts), tag C,
+// numbered from 0, 4 KiB each. Written by paced-writer.ts.
 
 export const LOSS_RECORD = 4096;
-const LOSS_HEAD = 1 + 9 + 1;
-const LOSS_FILL = LOSS_RECORD - LOSS_HEAD - 1;
 
 export function lossRecord(n: number): Buffer {
-  const record = Buffer.allocUnsafe(LOSS_RECORD);
-  record.write(`C${String(n).padStart(9, '0')}\n`, 0, 'latin1');
-  FILL.copy(record, LOSS_HEAD, n % 61, (n % 61) + LOSS_FILL);
-  record[LOSS_RECORD - 1] = 0x0a;
-  return record;
+  return record('C', n, LOSS_RECORD);
 }
 
 export class LossParser implements RecordParser {
@@ -170,13 +165,14 @@ export class LossParser implements RecordParser {
     this.#pending = Buffer.from(buffer.subarray(offset));
   }
 
-  #record(record: Buffer): void {
+  #record(data: Buffer): void {
     this.records += 1;
-    const match = /^C(\d{9})\n$/.exec(record.toString('latin1', 0, LOSS_HEAD));
-    const n = match ? Number(match[1]) : -1;
-    const valid = match !== null && record[LOSS_RECORD - 1] === 0x0a &&
-      record.subarray(LOSS_HEAD, LOSS_HEAD + LOSS_FILL).equals(FILL.subarray(n % 61, (n % 61) + LOSS_FILL));
-    if (!valid) {
+    let n: number;
+    try {
+      const parsed = parseRecord(data);
+      if (parsed.tag !== 'C') throw new Error(`tag ${parsed.tag}`);
+      n = parsed.seq;
+    } catch {
       this.corrupt += 1;
       return;
     }

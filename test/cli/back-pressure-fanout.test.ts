@@ -1,44 +1,32 @@
 import fs from 'node:fs';
 import path from 'node:path';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { tempDir } from '../helpers/cli.js';
-import { killAll, listTree, startFilebus, waitForWatch, withTimeout, type Proc } from '../helpers/procs.js';
-import { isIncreasing, parseRecords, range, records, RECORD_SIZE, seqsOf } from '../helpers/records.js';
+import { describe, expect, it } from 'vitest';
+import { startFilebus, waitForWatch, type Proc } from '../helpers/procs.js';
+import { within } from '../helpers/wait.js';
+import { useBusDir } from '../helpers/bus-dir.js';
+import { listTree } from '../helpers/bus-layout.js';
+import { RECORD_SIZE, records, parseRecords, seqsOf, range, isIncreasing } from '../helpers/records.js';
 
-let dir: string;
-let busDir: string;
-let bus: string;
-
-beforeEach(() => {
-  dir = tempDir('filebus-cli-fanout-');
-  busDir = path.join(dir, 'bus-dir');
-  fs.mkdirSync(busDir);
-  bus = path.join(busDir, 'bus');
-});
-
-afterEach(async () => {
-  await killAll();
-  fs.rmSync(dir, { recursive: true, force: true });
-});
+const tmp = useBusDir('filebus-cli-fanout-', { ownDir: true });
 
 describe('back-pressure with three consumers', () => {
   it('every chunk goes to exactly one consumer, in order; the one that takes EOF exits 0, the others keep waiting', async () => {
     const count = 1200;
     const recordsPerChunk = 8;
     const input = records('R', count);
-    const inputFile = path.join(dir, 'input.bin');
+    const inputFile = path.join(tmp.dir, 'input.bin');
     fs.writeFileSync(inputFile, input);
-    const common = ['--filename', bus, '--back-pressure', '--block-size', String(RECORD_SIZE * recordsPerChunk)];
+    const common = ['--filename', tmp.bus, '--back-pressure', '--block-size', String(RECORD_SIZE * recordsPerChunk)];
 
     const consumers = [0, 1, 2].map(() => startFilebus([...common, 'consumer'], { stdin: 'ignore' }));
     // All three watch the bus before the first chunk appears, so all three compete for it.
     await Promise.all(consumers.map((c) => waitForWatch(c.pid)));
     const producer = startFilebus([...common, 'producer'], { stdin: { file: inputFile } });
 
-    expect(await withTimeout(producer.done, 60_000, 'the producer')).toEqual({ code: 0, signal: null });
+    expect(await within(producer.done, 60_000, 'the producer')).toEqual({ code: 0, signal: null });
     expect(producer.stderr()).toBe('');
 
-    const first = await withTimeout(
+    const first = await within(
       Promise.race(consumers.map((c, i) => c.done.then((exit) => ({ i, exit })))),
       30_000,
       'a consumer to take the end marker',
@@ -47,7 +35,7 @@ describe('back-pressure with three consumers', () => {
     const others = consumers.filter((_, i) => i !== first.i);
     // The end marker is gone: nothing the two others can see would end them.
     // (The turn file is theirs while they wait: lock/taker-turn.ts.)
-    expect(listTree(busDir).filter((name) => name !== '.bus.taker')).toEqual(['bus.lock']);
+    expect(listTree(tmp.busDir).filter((name) => name !== '.bus.taker')).toEqual(['bus.lock']);
     await new Promise((r) => setTimeout(r, 300));
     for (const other of others) expect(other.running()).toBe(true);
     // SIGKILL: how they handle SIGTERM is tested in safety.test.ts.

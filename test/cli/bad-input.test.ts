@@ -3,7 +3,8 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { ROOT, tempDir } from '../helpers/cli.js';
-import { killAll, listTree, runFilebus } from '../helpers/procs.js';
+import { runFilebus, killAll } from '../helpers/procs.js';
+import { listTree } from '../helpers/bus-layout.js';
 
 let dir: string;
 

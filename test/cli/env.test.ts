@@ -6,26 +6,13 @@
  */
 import fs from 'node:fs';
 import path from 'node:path';
-import { afterAll, afterEach, describe, expect, it } from 'vitest';
-import { randomData, tempDir } from '../helpers/cli.js';
-import { killAll, listTree, runFilebus } from '../helpers/procs.js';
-import { segments } from '../helpers/multicast.js';
+import { describe, expect, it } from 'vitest';
+import { randomData } from '../helpers/cli.js';
+import { runFilebus } from '../helpers/procs.js';
+import { useBusDir } from '../helpers/bus-dir.js';
+import { segments, listTree } from '../helpers/bus-layout.js';
 
-const dirs: string[] = [];
-
-afterEach(async () => {
-  await killAll();
-});
-
-afterAll(() => {
-  for (const dir of dirs) fs.rmSync(dir, { recursive: true, force: true });
-});
-
-function scratch(): { dir: string; bus: string } {
-  const dir = tempDir('filebus-env-');
-  dirs.push(dir);
-  return { dir, bus: path.join(dir, 'bus') };
-}
+const tmp = useBusDir('filebus-env-');
 
 /** Sizes of the segments on a multicast bus, end marker included. */
 function segmentSizes(bus: string): number[] {
@@ -39,7 +26,7 @@ const ALL_VARIABLES = [
 
 describe('configuration from the environment', () => {
   it('a multicast producer and consumer set up by variables alone', async () => {
-    const { bus } = scratch();
+    const { bus } = tmp;
     const input = randomData(5000);
     const env = { FILEBUS_FILENAME: bus, FILEBUS_MULTICAST: '1', FILEBUS_RETAIN: 'all', FILEBUS_BLOCK_SIZE: '1000', FILEBUS_FILE_MODE: '0640' };
     const produced = await runFilebus(['producer'], { input, env });
@@ -56,7 +43,7 @@ describe('configuration from the environment', () => {
   });
 
   it('a back-pressure pair from FILEBUS_BACK_PRESSURE, with progress from FILEBUS_PROGRESS', async () => {
-    const { dir, bus } = scratch();
+    const { dir, bus } = tmp;
     const input = randomData(200_000);
     const env = { FILEBUS_FILENAME: bus, FILEBUS_BACK_PRESSURE: 'yes', FILEBUS_PROGRESS: 'true', FILEBUS_SLEEP_INTERVAL: '0.05' };
     const [produced, consumed] = await Promise.all([
@@ -73,7 +60,7 @@ describe('configuration from the environment', () => {
   });
 
   it('flags on the command line win over variables', async () => {
-    const { dir, bus } = scratch();
+    const { dir, bus } = tmp;
     const elsewhere = path.join(dir, 'elsewhere');
     const input = randomData(5000);
     const env = { FILEBUS_FILENAME: elsewhere, FILEBUS_MULTICAST: '1', FILEBUS_RETAIN: 'window', FILEBUS_BLOCK_SIZE: '1000' };
@@ -99,7 +86,7 @@ describe('configuration from the environment', () => {
   });
 
   it('variables that do not apply are ignored: multicast ones on a lossy bus, transfer ones for status', async () => {
-    const { dir, bus } = scratch();
+    const { dir, bus } = tmp;
     const env = { FILEBUS_WINDOW: 'lots', FILEBUS_RETAIN: 'all', FILEBUS_BLOCK_SIZE: '3' };
     const produced = await runFilebus(['--filename', bus, 'producer'], { input: 'abcdefg', env });
     expect(produced).toMatchObject({ code: 0, stderr: '' });
@@ -110,7 +97,7 @@ describe('configuration from the environment', () => {
   });
 
   it('unrelated FILEBUS_* variables change nothing; an empty variable counts as unset', async () => {
-    const { bus } = scratch();
+    const { bus } = tmp;
     const input = randomData(3000);
     const env = { FILEBUS_REFERENCE: '/nonexistent/filebus', FILEBUS_MODE: 'multicast', FILEBUS_FOO: 'bar', FILEBUS_BLOCK_SIZE: '', FILEBUS_MULTICAST: '' };
     const produced = await runFilebus(['--filename', bus, 'producer'], { input, env });
@@ -138,7 +125,7 @@ describe('configuration from the environment', () => {
     ];
     for (const [env, args, message] of cases) {
       it(`${Object.entries(env).map(([k, v]) => `${k}=${v}`).join(' ')} ${args.join(' ')}`, async () => {
-        const { dir, bus } = scratch();
+        const { dir, bus } = tmp;
         const result = await runFilebus(['--filename', bus, ...args], { input: 'data that must not go anywhere\n', env });
         expect(result).toMatchObject({ code: 2, signal: null, stderr: `filebus: ${message}\n` });
         expect(result.stdout.length).toBe(0);
@@ -147,7 +134,7 @@ describe('configuration from the environment', () => {
     }
 
     it('FILEBUS_FILENAME pointing at a directory is a bad path, like --filename', async () => {
-      const { dir } = scratch();
+      const { dir } = tmp;
       const result = await runFilebus(['consumer'], { stdin: 'ignore', env: { FILEBUS_FILENAME: dir } });
       expect(result).toMatchObject({ code: 2, stderr: `filebus: ${dir} is a directory, not a bus file\n` });
     });

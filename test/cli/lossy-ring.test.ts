@@ -5,22 +5,14 @@
  * once the producer ends.
  */
 import fs from 'node:fs';
-import path from 'node:path';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { tempDir, waitUntil } from '../helpers/cli.js';
-import { killAll, listTree, startFilebus, waitForWatch, withTimeout } from '../helpers/procs.js';
+import { describe, expect, it } from 'vitest';
+import { startFilebus, waitForWatch } from '../helpers/procs.js';
+import { within, until } from '../helpers/wait.js';
+import { useBusDir } from '../helpers/bus-dir.js';
+import { listTree } from '../helpers/bus-layout.js';
 import { RING_CHUNKS } from '../../src/wire/recent-chunks.js';
 
-let dir: string;
-let bus: string;
-beforeEach(() => {
-  dir = tempDir('filebus-cli-ring-');
-  bus = path.join(dir, 'bus');
-});
-afterEach(async () => {
-  await killAll();
-  fs.rmSync(dir, { recursive: true, force: true });
-});
+const tmp = useBusDir('filebus-cli-ring-');
 
 const line = (i: number): string => `chunk ${String(i).padStart(5, '0')}\n`;
 
@@ -28,42 +20,42 @@ const line = (i: number): string => `chunk ${String(i).padStart(5, '0')}\n`;
 async function publishLines(producer: ReturnType<typeof startFilebus>, from: number, to: number): Promise<void> {
   for (let i = from; i < to; i++) {
     producer.child.stdin!.write(line(i));
-    await waitUntil(() => (producer.stderr().match(/published chunk/g) ?? []).length >= i + 1, 10_000, `chunk ${i} to be published`);
+    await until(() => (producer.stderr().match(/published chunk/g) ?? []).length >= i + 1, `chunk ${i} to be published`, 10_000);
   }
 }
 
 describe('lossy catch-up ring', () => {
   it('a consumer stopped while 20 chunks are published gets all of them, in order, when it runs again', async () => {
-    const producer = startFilebus(['--filename', bus, '-vv', 'producer']);
+    const producer = startFilebus(['--filename', tmp.bus, '-vv', 'producer'], { stdin: 'pipe' });
     await publishLines(producer, 0, 1);
-    const consumer = startFilebus(['--filename', bus, 'consumer'], { stdin: 'ignore' });
-    await waitUntil(() => consumer.stdout().toString() === line(0), 15_000, 'the current chunk');
+    const consumer = startFilebus(['--filename', tmp.bus, 'consumer'], { stdin: 'ignore' });
+    await until(() => consumer.stdout().toString() === line(0), 'the current chunk', 15_000);
     await waitForWatch(consumer.pid);
     consumer.child.kill('SIGSTOP');
     await publishLines(producer, 1, 21);
     consumer.child.kill('SIGCONT');
     const expected = Array.from({ length: 21 }, (_, i) => line(i)).join('');
-    await waitUntil(() => consumer.stdout().toString() === expected, 15_000, 'all 21 chunks');
+    await until(() => consumer.stdout().toString() === expected, 'all 21 chunks', 15_000);
     producer.child.stdin!.end();
-    expect(await withTimeout(producer.done, 15_000, 'the producer')).toEqual({ code: 0, signal: null });
+    expect(await within(producer.done, 15_000, 'the producer')).toEqual({ code: 0, signal: null });
     await new Promise((r) => setTimeout(r, 200));
     expect(consumer.stdout().toString()).toBe(expected);
     // The ring went with the producer; FILE keeps the newest chunk.
-    expect(listTree(dir)).toEqual(['bus', 'bus.lock']);
-    expect(fs.readFileSync(bus, 'utf8')).toBe(line(20));
+    expect(listTree(tmp.dir)).toEqual(['bus', 'bus.lock']);
+    expect(fs.readFileSync(tmp.bus, 'utf8')).toBe(line(20));
   }, 60_000);
 
   it('a consumer stopped past the whole ring misses the oldest chunks, never repeats or reorders, and ends on the newest', async () => {
     const total = RING_CHUNKS * 2 + 10;
-    const producer = startFilebus(['--filename', bus, '-vv', 'producer']);
+    const producer = startFilebus(['--filename', tmp.bus, '-vv', 'producer'], { stdin: 'pipe' });
     await publishLines(producer, 0, 1);
-    const consumer = startFilebus(['--filename', bus, 'consumer'], { stdin: 'ignore' });
-    await waitUntil(() => consumer.stdout().toString() === line(0), 15_000, 'the current chunk');
+    const consumer = startFilebus(['--filename', tmp.bus, 'consumer'], { stdin: 'ignore' });
+    await until(() => consumer.stdout().toString() === line(0), 'the current chunk', 15_000);
     await waitForWatch(consumer.pid);
     consumer.child.kill('SIGSTOP');
     await publishLines(producer, 1, total);
     consumer.child.kill('SIGCONT');
-    await waitUntil(() => consumer.stdout().toString().endsWith(line(total - 1)), 15_000, 'the newest chunk');
+    await until(() => consumer.stdout().toString().endsWith(line(total - 1)), 'the newest chunk', 15_000);
     const got = consumer.stdout().toString().split('\n').filter(Boolean).map((l) => Number(l.split(' ')[1]));
     expect(got[0]).toBe(0);
     // Strictly increasing: nothing repeated, nothing out of order.
@@ -74,6 +66,6 @@ describe('lossy catch-up ring', () => {
     const resumed = got.slice(1);
     expect(resumed).toEqual(Array.from({ length: resumed.length }, (_, i) => total - resumed.length + i));
     producer.child.stdin!.end();
-    expect(await withTimeout(producer.done, 15_000, 'the producer')).toEqual({ code: 0, signal: null });
+    expect(await within(producer.done, 15_000, 'the producer')).toEqual({ code: 0, signal: null });
   }, 120_000);
 });

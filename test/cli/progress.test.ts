@@ -3,28 +3,15 @@
  * a terminal, redrawn in place when it is (a pseudo-terminal from
  * util-linux script(1)); stdout carries exactly the data either way.
  */
-import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
-import { afterAll, afterEach, describe, expect, it } from 'vitest';
-import { BIN, randomData, tempDir, waitUntil } from '../helpers/cli.js';
-import { killAll, runFilebus, startFilebus, withTimeout, type Proc } from '../helpers/procs.js';
+import { describe, expect, it } from 'vitest';
+import { BIN, randomData } from '../helpers/cli.js';
+import { startProcess, startFilebus, runFilebus, type Proc } from '../helpers/procs.js';
+import { within, until } from '../helpers/wait.js';
+import { useBusDir } from '../helpers/bus-dir.js';
 
-const dirs: string[] = [];
-
-afterEach(async () => {
-  await killAll();
-});
-
-afterAll(() => {
-  for (const dir of dirs) fs.rmSync(dir, { recursive: true, force: true });
-});
-
-function scratch(): string {
-  const dir = tempDir('filebus-progress-');
-  dirs.push(dir);
-  return dir;
-}
+const tmp = useBusDir('filebus-progress-');
 
 const REPORT = /^filebus (producer|consumer): (\d+(?:\.\d)? (?:B|KiB|MiB)) \((\d+) bytes\) in (\d+) chunks?, (\S+ (?:B|KiB|MiB)\/s), (\d+\.\d) s$/;
 const FINAL = /^filebus (producer|consumer): (done|stopped): (\d+(?:\.\d)? (?:B|KiB|MiB)) \((\d+) bytes\) in (\d+) chunks?, (\d+\.\d) s, (\S+ (?:B|KiB|MiB)\/s) average$/;
@@ -62,17 +49,17 @@ async function feed(producer: Proc, parts: readonly Buffer[], gapMs: number): Pr
 
 describe('--progress, stderr not a terminal', () => {
   it('producer and consumer: a line per interval, a final line with the exact totals, stdout byte for byte the stream', async () => {
-    const dir = scratch();
+    const dir = tmp.dir;
     const bus = path.join(dir, 'bus');
     const parts = [randomData(300_000), randomData(200_000), randomData(100_001)];
     const input = Buffer.concat(parts);
     const common = ['--filename', bus, '--back-pressure', '--block-size', '65536', '--progress-interval', '0.1'];
     const consumer = startFilebus([...common, '--progress', 'consumer'], { stdin: 'ignore' });
-    const producer = startFilebus([...common, '--progress', 'producer']);
+    const producer = startFilebus([...common, '--progress', 'producer'], { stdin: 'pipe' });
     // Both are up and reporting before the data starts.
-    await waitUntil(() => producer.stderr().includes('\n') && consumer.stderr().includes('\n'), 15_000, 'first reports');
+    await until(() => producer.stderr().includes('\n') && consumer.stderr().includes('\n'), 'first reports', 15_000);
     await feed(producer, parts, 500);
-    const [p, c] = await withTimeout(Promise.all([producer.done, consumer.done]), 30_000, 'producer and consumer');
+    const [p, c] = await within(Promise.all([producer.done, consumer.done]), 30_000, 'producer and consumer');
     expect(p).toEqual({ code: 0, signal: null });
     expect(c).toEqual({ code: 0, signal: null });
 
@@ -96,7 +83,7 @@ describe('--progress, stderr not a terminal', () => {
   });
 
   it('without --progress nothing is written to stderr', async () => {
-    const dir = scratch();
+    const dir = tmp.dir;
     const bus = path.join(dir, 'bus');
     const input = randomData(100_000);
     const result = await runFilebus(['--filename', bus, '--multicast', '--retain', 'all', 'producer'], { input });
@@ -107,22 +94,22 @@ describe('--progress, stderr not a terminal', () => {
   });
 
   it('a consumer stopped by SIGINT ends with a "stopped" line and dies of the signal', async () => {
-    const dir = scratch();
+    const dir = tmp.dir;
     const bus = path.join(dir, 'bus');
     const consumer = startFilebus(['--filename', bus, '--progress', '--progress-interval', '0.1', 'consumer'], { stdin: 'ignore' });
     const message = Buffer.from('one lossy message\n');
-    await waitUntil(() => consumer.stderr().split('\n').length >= 2, 15_000, 'a first report');
+    await until(() => consumer.stderr().split('\n').length >= 2, 'a first report', 15_000);
     const producer = await runFilebus(['--filename', bus, 'producer'], { input: message });
     expect(producer.code).toBe(0);
-    await waitUntil(() => consumer.stdout().length === message.length, 15_000, 'the message at the consumer');
+    await until(() => consumer.stdout().length === message.length, 'the message at the consumer', 15_000);
     process.kill(consumer.pid, 'SIGINT');
-    expect(await withTimeout(consumer.done, 15_000, 'consumer')).toEqual({ code: null, signal: 'SIGINT' });
+    expect(await within(consumer.done, 15_000, 'consumer')).toEqual({ code: null, signal: 'SIGINT' });
     expect(consumer.stdout().equals(message)).toBe(true);
     expect(parseLines(consumer.stderr(), 'consumer').final).toEqual({ outcome: 'stopped', bytes: message.length, chunks: 1 });
   });
 
   it('--progress with status or remove-consumer is a usage error', async () => {
-    const dir = scratch();
+    const dir = tmp.dir;
     const bus = path.join(dir, 'bus');
     for (const args of [['--progress', 'status'], ['--progress-interval', '2', 'status'], ['--progress', 'remove-consumer', 'x']]) {
       const result = await runFilebus(['--filename', bus, ...args], { stdin: 'ignore' });
@@ -143,12 +130,13 @@ describe('--progress, stderr not a terminal', () => {
  * terminal has shown so far.
  */
 function startOnTerminal(command: string, cwd: string): { screen(): string; done: Promise<{ code: number | null; screen: string }> } {
-  const child = spawn('script', ['-qfec', command, '/dev/null'], { cwd, stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, SHELL: '/bin/bash' } });
   let screen = '';
-  child.stdout.on('data', (d: Buffer) => { screen += d.toString('latin1'); });
-  child.stderr.on('data', (d: Buffer) => { screen += d.toString('latin1'); });
-  const closed = new Promise<{ code: number | null; screen: string }>((resolve) => child.on('close', (code) => resolve({ code, screen })));
-  return { screen: () => screen, done: withTimeout(closed, 30_000, `script -c ${command}`) };
+  const proc = startProcess('script', ['-qfec', command, '/dev/null'], {
+    cwd, env: { SHELL: '/bin/bash' }, stdout: (d) => { screen += d.toString('latin1'); },
+  });
+  // script(1) shows the terminal on its stdout; its own stderr says only what went wrong.
+  const closed = proc.done.then(({ code }) => ({ code, screen: screen + proc.stderr() }));
+  return { screen: () => screen, done: within(closed, 30_000, `script -c ${command}`) };
 }
 
 async function onTerminal(command: string, cwd: string): Promise<{ code: number | null; screen: string }> {
@@ -171,7 +159,7 @@ describe('--progress, stderr a terminal', () => {
   const bin = JSON.stringify(BIN);
 
   it('producer: one line redrawn in place, a final line ending it; stdout untouched', async () => {
-    const dir = scratch();
+    const dir = tmp.dir;
     const parts = [randomData(200_000), randomData(300_000)];
     fs.writeFileSync(path.join(dir, 'a'), parts[0]!);
     fs.writeFileSync(path.join(dir, 'b'), parts[1]!);
@@ -189,16 +177,16 @@ describe('--progress, stderr a terminal', () => {
   });
 
   it('consumer: reports in place on the terminal, the data byte for byte on stdout', async () => {
-    const dir = scratch();
+    const dir = tmp.dir;
     const bus = path.join(dir, 'bus');
     const input = randomData(400_000);
     const command = `${node} ${bin} --filename bus --back-pressure --progress --progress-interval 0.1 consumer > stdout`;
     const terminal = startOnTerminal(command, dir);
-    await waitUntil(() => terminal.screen().includes('filebus consumer: '), 15_000, 'the consumer\'s first report');
+    await until(() => terminal.screen().includes('filebus consumer: '), 'the consumer\'s first report', 15_000);
     // Half now, half a little later, so the consumer reports while waiting too.
-    const producer = startFilebus(['--filename', bus, '--back-pressure', 'producer']);
+    const producer = startFilebus(['--filename', bus, '--back-pressure', 'producer'], { stdin: 'pipe' });
     await feed(producer, [input.subarray(0, 200_000), input.subarray(200_000)], 800);
-    expect(await withTimeout(producer.done, 30_000, 'producer')).toEqual({ code: 0, signal: null });
+    expect(await within(producer.done, 30_000, 'producer')).toEqual({ code: 0, signal: null });
     const { code, screen } = await terminal.done;
     expect(code, screen).toBe(0);
     const reports = parseScreen(screen, 'consumer');

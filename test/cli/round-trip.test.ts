@@ -1,32 +1,13 @@
 import fs from 'node:fs';
 import path from 'node:path';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { randomData, sha256, tempDir, waitUntil } from '../helpers/cli.js';
-import {
-  GENERATOR_SOURCE,
-  killAll,
-  listTree,
-  startFilebus,
-  exclusively,
-  startProcess,
-  withTimeout,
-} from '../helpers/procs.js';
+import { describe, expect, it } from 'vitest';
+import { sha256, randomData, GENERATOR_SOURCE, exclusively } from '../helpers/cli.js';
+import { startProcess, startFilebus } from '../helpers/procs.js';
+import { within, until } from '../helpers/wait.js';
+import { useBusDir } from '../helpers/bus-dir.js';
+import { listTree } from '../helpers/bus-layout.js';
 
-let dir: string;
-let busDir: string;
-let bus: string;
-
-beforeEach(() => {
-  dir = tempDir('filebus-cli-rt-');
-  busDir = path.join(dir, 'bus-dir');
-  fs.mkdirSync(busDir);
-  bus = path.join(busDir, 'bus');
-});
-
-afterEach(async () => {
-  await killAll();
-  fs.rmSync(dir, { recursive: true, force: true });
-});
+const tmp = useBusDir('filebus-cli-rt-', { ownDir: true });
 
 /** Compares large buffers without printing megabytes on failure. */
 function expectSameBytes(actual: Buffer, expected: Buffer): void {
@@ -46,10 +27,14 @@ interface RoundTripOptions {
   /** Extra flags for both ends (e.g. --no-file-monitoring). */
   flags?: string[];
   modeFlag?: '--back-pressure' | '--lossless';
+  /** Where the bus is (default: the test's bus directory). */
+  busDir?: string;
 }
 
 /** One back-pressure producer and one consumer carry `input` over the bus; both must exit 0. */
 async function backPressureRoundTrip(input: Buffer, options: RoundTripOptions): Promise<void> {
+  const busDir = options.busDir ?? tmp.busDir;
+  const bus = path.join(busDir, 'bus');
   const common = [
     '--filename', bus, options.modeFlag ?? '--back-pressure',
     ...(options.blockSize !== undefined ? ['--block-size', String(options.blockSize)] : []),
@@ -57,11 +42,11 @@ async function backPressureRoundTrip(input: Buffer, options: RoundTripOptions): 
   ];
   const startProducer = () => {
     if (options.via === 'file') {
-      const inputFile = path.join(dir, 'input.bin');
+      const inputFile = path.join(tmp.dir, 'input.bin');
       fs.writeFileSync(inputFile, input);
       return startFilebus([...common, 'producer'], { stdin: { file: inputFile } });
     }
-    const producer = startFilebus([...common, 'producer']);
+    const producer = startFilebus([...common, 'producer'], { stdin: 'pipe' });
     producer.child.stdin!.end(input);
     return producer;
   };
@@ -69,13 +54,13 @@ async function backPressureRoundTrip(input: Buffer, options: RoundTripOptions): 
   let consumer;
   if (options.producerFirst) {
     producer = startProducer();
-    await waitUntil(() => fs.existsSync(bus), 15_000, 'the first chunk on the bus');
+    await until(() => fs.existsSync(bus), 'the first chunk on the bus', 15_000);
     consumer = startFilebus([...common, 'consumer'], { stdin: 'ignore' });
   } else {
     consumer = startFilebus([...common, 'consumer'], { stdin: 'ignore' });
     producer = startProducer();
   }
-  const [producerExit, consumerExit] = await withTimeout(Promise.all([producer.done, consumer.done]), 60_000, 'producer and consumer');
+  const [producerExit, consumerExit] = await within(Promise.all([producer.done, consumer.done]), 60_000, 'producer and consumer');
   expect(producer.stderr()).toBe('');
   expect(consumer.stderr()).toBe('');
   expect(producerExit).toEqual({ code: 0, signal: null });
@@ -104,9 +89,8 @@ describe('back-pressure round trip, default block size', () => {
   });
 
   it('FILE in directories that do not exist yet: they are created', async () => {
-    busDir = path.join(dir, 'not', 'yet', 'there');
-    bus = path.join(busDir, 'bus');
-    await backPressureRoundTrip(randomData(70_000), { via: 'pipe' });
+    const busDir = path.join(tmp.dir, 'not', 'yet', 'there');
+    await backPressureRoundTrip(randomData(70_000), { via: 'pipe', busDir });
     expect(fs.statSync(busDir).isDirectory()).toBe(true);
   });
 
@@ -155,8 +139,8 @@ describe('back-pressure round trip of content no text tool would survive', () =>
 describe('back-pressure round trip of 1 GiB', () => {
   it('1 GiB from a deterministic generator, compared by sha256 streamed on both ends', () => exclusively('timing', async () => {
     const size = 1024 * 1024 * 1024;
-    const digestFile = path.join(dir, 'generator.sha256');
-    const common = ['--filename', bus, '--back-pressure', '--block-size', String(1024 * 1024)];
+    const digestFile = path.join(tmp.dir, 'generator.sha256');
+    const common = ['--filename', tmp.bus, '--back-pressure', '--block-size', String(1024 * 1024)];
     // consumer stdout is hashed as it arrives, never held in memory.
     const consumer = startFilebus([...common, 'consumer'], { stdin: 'ignore', stdout: 'hash' });
     // generator | filebus producer, through a real pipe; pipefail keeps a generator failure visible.
@@ -174,7 +158,7 @@ describe('back-pressure round trip of 1 GiB', () => {
         BIN: path.resolve(__dirname, '../../bin/filebus'),
       },
     });
-    const [producerExit, consumerExit] = await withTimeout(Promise.all([pipeline.done, consumer.done]), 280_000, '1 GiB round trip');
+    const [producerExit, consumerExit] = await within(Promise.all([pipeline.done, consumer.done]), 280_000, '1 GiB round trip');
     expect(pipeline.stderr()).toBe('');
     expect(consumer.stderr()).toBe('');
     expect(producerExit).toEqual({ code: 0, signal: null });
@@ -183,7 +167,7 @@ describe('back-pressure round trip of 1 GiB', () => {
     expect(Number(generatorBytes)).toBe(size);
     expect(consumer.stdoutBytes()).toBe(size);
     expect(consumer.stdoutSha256()).toBe(generatorSha);
-    expect(listTree(busDir)).toEqual(['bus.lock']);
+    expect(listTree(tmp.busDir)).toEqual(['bus.lock']);
   }), 300_000);
 });
 
@@ -191,23 +175,23 @@ describe('lossy round trip', () => {
   // Timing matters here (a lossy consumer that looks too late misses a
   // message), so this waits for the CPU-heavy tests of other files to finish.
   it('a slow producer (one message every 50 ms through a pipe): the consumer gets each message exactly once, in order', () => exclusively('timing', async () => {
-    const consumer = startFilebus(['--filename', bus, 'consumer'], { stdin: 'ignore' });
-    const producer = startFilebus(['--filename', bus, 'producer']);
+    const consumer = startFilebus(['--filename', tmp.bus, 'consumer'], { stdin: 'ignore' });
+    const producer = startFilebus(['--filename', tmp.bus, 'producer'], { stdin: 'pipe' });
     // Handshake: a consumer prints the current chunk when it starts, so once
     // it has printed this one, it is watching.
     const hello = 'hello\n';
     producer.child.stdin!.write(hello);
-    await waitUntil(() => consumer.stdout().toString() === hello, 15_000, 'the hello message');
+    await until(() => consumer.stdout().toString() === hello, 'the hello message', 15_000);
     const messages = Array.from({ length: 40 }, (_, i) => `message ${String(i).padStart(3, '0')} ${'x'.repeat(i % 7)}\n`);
     for (const message of messages) {
       producer.child.stdin!.write(message);
       await new Promise((r) => setTimeout(r, 50));
     }
     producer.child.stdin!.end();
-    expect(await withTimeout(producer.done, 15_000, 'the producer')).toEqual({ code: 0, signal: null });
+    expect(await within(producer.done, 15_000, 'the producer')).toEqual({ code: 0, signal: null });
     const expected = hello + messages.join('');
     // On a timeout, fall through: the comparison below shows what arrived.
-    await waitUntil(() => consumer.stdout().toString().endsWith(messages.at(-1)!), 15_000, 'the last message').catch(() => {});
+    await until(() => consumer.stdout().toString().endsWith(messages.at(-1)!), 'the last message', 15_000).catch(() => {});
     // Lossy consumers never exit on their own; give a duplicate the chance to show up first.
     await new Promise((r) => setTimeout(r, 300));
     expect(consumer.running()).toBe(true);

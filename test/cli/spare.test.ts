@@ -1,52 +1,28 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { execFileSync } from 'node:child_process';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { randomData, tempDir, waitUntil } from '../helpers/cli.js';
-import { killAll, listTree, startFilebus, waitForWatch, withTimeout } from '../helpers/procs.js';
-import { isIncreasing, parseRecords, records, RECORD_SIZE, seqsOf } from '../helpers/records.js';
+import { describe, expect, it } from 'vitest';
+import { randomData } from '../helpers/cli.js';
+import { startFilebus, waitForWatch } from '../helpers/procs.js';
+import { within, until } from '../helpers/wait.js';
+import { carry } from '../helpers/back-pressure.js';
+import { useBusDir } from '../helpers/bus-dir.js';
+import { listTree } from '../helpers/bus-layout.js';
+import { RECORD_SIZE, records, parseRecords, seqsOf, isIncreasing } from '../helpers/records.js';
 import { busPaths } from '../../src/wire/layout.js';
 import { writeIntoSpare } from '../../src/wire/spare-chunk.js';
 
 // The spare (src/wire/spare-chunk.ts): a back-pressure consumer keeps a
 // delivered chunk's file at .BASE.spare and the next publish writes into it.
 
-let dir: string;
-let busDir: string;
-let bus: string;
-
-beforeEach(() => {
-  dir = tempDir('filebus-spare-');
-  busDir = path.join(dir, 'bus-dir');
-  fs.mkdirSync(busDir);
-  bus = path.join(busDir, 'bus');
-});
-
-afterEach(async () => {
-  await killAll();
-  fs.rmSync(dir, { recursive: true, force: true });
-});
-
-async function carry(input: Buffer, extra: string[]): Promise<Buffer> {
-  const common = ['--filename', bus, '--back-pressure', ...extra];
-  const consumer = startFilebus([...common, 'consumer'], { stdin: 'ignore' });
-  await waitForWatch(consumer.pid);
-  const producer = startFilebus([...common, 'producer']);
-  producer.child.stdin!.end(input);
-  const [p, c] = await withTimeout(Promise.all([producer.done, consumer.done]), 30_000, 'producer and consumer');
-  expect(producer.stderr()).toBe('');
-  expect(consumer.stderr()).toBe('');
-  expect(p).toEqual({ code: 0, signal: null });
-  expect(c).toEqual({ code: 0, signal: null });
-  return consumer.stdout();
-}
+const tmp = useBusDir('filebus-spare-', { ownDir: true });
 
 describe('the spare chunk file', () => {
   it('a stream of many chunks arrives whole and leaves no spare behind', async () => {
     const input = randomData(3_000_000);
-    const output = await carry(input, ['--block-size', '65536']);
+    const output = await carry(tmp.bus, input, ['--block-size', '65536'], { waitForConsumer: true });
     expect(output.equals(input)).toBe(true);
-    expect(listTree(busDir)).toEqual(['bus.lock']);
+    expect(listTree(tmp.busDir)).toEqual(['bus.lock']);
   });
 
   // With --file-mode the very first publish looks for a spare, so what was
@@ -57,20 +33,20 @@ describe('the spare chunk file', () => {
     ['a named pipe', (_victim, spare) => execFileSync('mkfifo', [spare])],
   ];
   it.each(plants)('%s planted at .BASE.spare is never written through', async (_what, plant) => {
-    const victim = path.join(dir, 'victim.txt');
+    const victim = path.join(tmp.dir, 'victim.txt');
     const precious = Buffer.from('precious content that must survive\n');
     fs.writeFileSync(victim, precious, { mode: 0o644 });
     fs.chmodSync(victim, 0o644);
     const before = fs.statSync(victim);
-    plant(victim, path.join(busDir, '.bus.spare'));
+    plant(victim, path.join(tmp.busDir, '.bus.spare'));
 
     const input = randomData(300_000);
-    const output = await carry(input, ['--block-size', '4096', '--file-mode', '0644']);
+    const output = await carry(tmp.bus, input, ['--block-size', '4096', '--file-mode', '0644'], { waitForConsumer: true });
     expect(output.equals(input)).toBe(true);
     expect(fs.readFileSync(victim).equals(precious)).toBe(true);
     const after = fs.statSync(victim);
     expect({ size: after.size, mtimeMs: after.mtimeMs }).toEqual({ size: before.size, mtimeMs: before.mtimeMs });
-    expect(listTree(busDir)).toEqual(['bus.lock']);
+    expect(listTree(tmp.busDir)).toEqual(['bus.lock']);
   });
 
   it('a lossy consumer eavesdropping on a back-pressure bus only ever emits whole chunks, in order', async () => {
@@ -78,12 +54,12 @@ describe('the spare chunk file', () => {
     // eavesdropper reads it would show as a torn record or a step back.
     const count = 20_000;
     const input = records('A', count);
-    const eavesdropper = startFilebus(['--filename', bus, '--block-size', '1024', 'consumer'], { stdin: 'ignore' });
+    const eavesdropper = startFilebus(['--filename', tmp.bus, '--block-size', '1024', 'consumer'], { stdin: 'ignore' });
     await waitForWatch(eavesdropper.pid);
-    const output = await carry(input, ['--block-size', '1024']);
+    const output = await carry(tmp.bus, input, ['--block-size', '1024'], { waitForConsumer: true });
     expect(output.equals(input)).toBe(true);
     eavesdropper.child.kill('SIGTERM');
-    await withTimeout(eavesdropper.done, 10_000, 'the eavesdropper');
+    await within(eavesdropper.done, 10_000, 'the eavesdropper');
     const heard = eavesdropper.stdout();
     expect(heard.length % RECORD_SIZE).toBe(0);
     const seqs = seqsOf(parseRecords(heard), 'A');
@@ -97,31 +73,31 @@ describe('the spare chunk file', () => {
   it.each([['taken chunks', []], ['--lock mkdir (the reference\'s order)', ['--lock', 'mkdir']]] as Array<[string, string[]]>)(
     'a consumer stopped with SIGTERM mid-stream, %s, takes its spare with it',
     async (_how, extra) => {
-      const common = ['--filename', bus, '--back-pressure', '--block-size', '65536', ...extra];
+      const common = ['--filename', tmp.bus, '--back-pressure', '--block-size', '65536', ...extra];
       const consumer = startFilebus([...common, 'consumer'], { stdin: 'ignore' });
       await waitForWatch(consumer.pid);
-      const producer = startFilebus([...common, 'producer']);
+      const producer = startFilebus([...common, 'producer'], { stdin: 'pipe' });
       const input = randomData(300_000);
       producer.child.stdin!.write(input); // and left open: no end marker
-      await waitUntil(() => consumer.stdoutBytes() >= input.length, 15_000, 'the input at the consumer');
+      await until(() => consumer.stdoutBytes() >= input.length, 'the input at the consumer', 15_000);
       // The last chunk becomes the spare just after it is written out. Not
       // listTree: with --lock mkdir, FILE.lock.d comes and goes while it walks.
-      await waitUntil(() => fs.readdirSync(busDir).includes('.bus.spare'), 15_000, 'the spare');
+      await until(() => fs.readdirSync(tmp.busDir).includes('.bus.spare'), 'the spare', 15_000);
       consumer.child.kill('SIGTERM');
-      await withTimeout(consumer.done, 10_000, 'the consumer after SIGTERM');
+      await within(consumer.done, 10_000, 'the consumer after SIGTERM');
       expect(consumer.stdout().equals(input)).toBe(true);
-      expect(fs.readdirSync(busDir).filter((name) => name.includes('spare'))).toEqual([]);
+      expect(fs.readdirSync(tmp.busDir).filter((name) => name.includes('spare'))).toEqual([]);
     },
   );
 
   it('a spare that is still open somewhere (a reader holds it) is not rewritten, and a closed one is', () => {
-    const paths = busPaths(bus);
+    const paths = busPaths(tmp.bus);
     const old = Buffer.from('the chunk a lossy consumer is still reading');
     fs.writeFileSync(paths.spare, old, { mode: 0o600 });
     fs.chmodSync(paths.spare, 0o600);
     const reader = fs.openSync(paths.spare, 'r');
     const next = Buffer.from('the next chunk');
-    const temp = path.join(busDir, '.bus.test.1.new');
+    const temp = path.join(tmp.busDir, '.bus.test.1.new');
     try {
       expect(writeIntoSpare(paths, temp, [next], 0o600)).toBe(false);
       const held = Buffer.alloc(old.length);

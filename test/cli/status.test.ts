@@ -8,27 +8,14 @@ import { createHash } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import { flockSync } from 'fs-ext';
-import { afterAll, afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { busStatus, type BusStatus } from '../../src/index.js';
-import { tempDir, waitUntil } from '../helpers/cli.js';
-import { killAll, listTree, runFilebus, startFilebus, withTimeout, type Proc } from '../helpers/procs.js';
-import { cursorPath, readCursor, segments } from '../helpers/multicast.js';
+import { startFilebus, runFilebus, type Proc } from '../helpers/procs.js';
+import { within, until } from '../helpers/wait.js';
+import { useBusDir } from '../helpers/bus-dir.js';
+import { segments, cursorPath, readCursor, listTree } from '../helpers/bus-layout.js';
 
-const dirs: string[] = [];
-
-afterEach(async () => {
-  await killAll();
-});
-
-afterAll(() => {
-  for (const dir of dirs) fs.rmSync(dir, { recursive: true, force: true });
-});
-
-function busIn(): { dir: string; bus: string } {
-  const dir = tempDir('filebus-status-');
-  dirs.push(dir);
-  return { dir, bus: path.join(dir, 'bus') };
-}
+const tmp = useBusDir('filebus-status-');
 
 /** Everything under `dir` that status could change: names, kinds, sizes, modes, mtimes and contents. */
 function snapshot(dir: string): string[] {
@@ -65,12 +52,12 @@ async function statusWhen(bus: string, check: (s: BusStatus) => boolean, what: s
 /** Writes one message to a running producer and waits until `published` says it is on the bus. */
 async function send(producer: Proc, message: Buffer, published: () => boolean): Promise<void> {
   producer.child.stdin!.write(message);
-  await waitUntil(published, 15_000, `message of ${message.length} bytes published`);
+  await until(published, `message of ${message.length} bytes published`, 15_000);
 }
 
 describe('status of a bus that does not exist', () => {
   it('exits 3 with one line naming the path, prints nothing on stdout and creates nothing', async () => {
-    const { dir, bus } = busIn();
+    const { dir, bus } = tmp;
     for (const extra of [[], ['--json']]) {
       const result = await status(bus, ...extra);
       expect(result.code).toBe(3);
@@ -88,7 +75,7 @@ describe('status of a bus that does not exist', () => {
   });
 
   it('a directory at FILE is a bad path: exit 2, like the other commands', async () => {
-    const { bus } = busIn();
+    const { bus } = tmp;
     fs.mkdirSync(bus);
     const result = await status(bus);
     expect(result).toEqual({ code: 2, stdout: '', stderr: `filebus: ${bus} is a directory, not a bus file\n` });
@@ -97,8 +84,8 @@ describe('status of a bus that does not exist', () => {
 
 describe('lossy bus', () => {
   it('with a live filebus producer: mode, producer, newest chunk number, size and age; nothing changed by looking', async () => {
-    const { dir, bus } = busIn();
-    const producer = startFilebus(['--filename', bus, 'producer']);
+    const { dir, bus } = tmp;
+    const producer = startFilebus(['--filename', bus, 'producer'], { stdin: 'pipe' });
     const messages = ['first message\n', 'second, longer message\n', 'third\n'].map((m) => Buffer.from(m));
     for (const message of messages) {
       await send(producer, message, () => fs.existsSync(bus) && fs.readFileSync(bus).equals(message));
@@ -136,7 +123,7 @@ describe('lossy bus', () => {
 
     // The producer ends: its registration goes, and the bus looks as a reference bus does.
     producer.child.stdin!.end();
-    expect(await withTimeout(producer.done, 15_000, 'producer')).toEqual({ code: 0, signal: null });
+    expect(await within(producer.done, 15_000, 'producer')).toEqual({ code: 0, signal: null });
     expect(listTree(dir)).toEqual(['bus', 'bus.lock']);
     const after = await statusJson(bus);
     expect(after).toMatchObject({
@@ -149,7 +136,7 @@ describe('lossy bus', () => {
   });
 
   it('a bus as a reference producer leaves it (FILE and FILE.lock, no registration): mode and producer reported as unknown', async () => {
-    const { dir, bus } = busIn();
+    const { dir, bus } = tmp;
     fs.writeFileSync(`${bus}.lock`, '');
     fs.writeFileSync(bus, 'a chunk from elsewhere\n');
     const s = await statusJson(bus);
@@ -158,7 +145,7 @@ describe('lossy bus', () => {
   });
 
   it('does not wait for a held lock: reports it held, at once', async () => {
-    const { bus } = busIn();
+    const { bus } = tmp;
     fs.writeFileSync(bus, 'x');
     const fd = fs.openSync(`${bus}.lock`, 'w');
     try {
@@ -176,8 +163,8 @@ describe('lossy bus', () => {
 
 describe('back-pressure bus', () => {
   it('with a producer waiting for a consumer: one chunk waiting, the producer counts the one it published', async () => {
-    const { dir, bus } = busIn();
-    const producer = startFilebus(['--filename', bus, '--back-pressure', 'producer']);
+    const { dir, bus } = tmp;
+    const producer = startFilebus(['--filename', bus, '--back-pressure', 'producer'], { stdin: 'pipe' });
     const first = Buffer.from('waiting to be taken\n');
     await send(producer, first, () => fs.existsSync(bus) && fs.statSync(bus).size === first.length);
     // The second chunk cannot go out until a consumer takes the first.
@@ -197,14 +184,14 @@ describe('back-pressure bus', () => {
     const consumer = await runFilebus(['--filename', bus, '--back-pressure', 'consumer'], { stdin: 'ignore' });
     expect(consumer.code).toBe(0);
     expect(consumer.stdout.toString()).toBe('waiting to be taken\nsecond chunk, held back by the first\n');
-    expect(await withTimeout(producer.done, 15_000, 'producer')).toEqual({ code: 0, signal: null });
+    expect(await within(producer.done, 15_000, 'producer')).toEqual({ code: 0, signal: null });
     expect(listTree(dir)).toEqual(['bus.lock']);
     expect(await statusJson(bus)).toMatchObject({ mode: 'lossy or back-pressure', producerLive: null, newestChunk: null, retained: { chunks: 0, bytes: 0 } });
   });
 
   it('a producer killed with SIGKILL shows as registered but dead', async () => {
-    const { bus } = busIn();
-    const producer = startFilebus(['--filename', bus, '--back-pressure', 'producer']);
+    const { bus } = tmp;
+    const producer = startFilebus(['--filename', bus, '--back-pressure', 'producer'], { stdin: 'pipe' });
     await send(producer, Buffer.from('one\n'), () => fs.existsSync(bus));
     await statusWhen(bus, (x) => x.producers[0]?.chunks === 1, 'the producer record at 1 chunk');
     process.kill(producer.pid, 'SIGKILL');
@@ -217,9 +204,9 @@ describe('back-pressure bus', () => {
 
 describe('multicast bus', () => {
   it('a named consumer SIGKILLed: alive false, its position and lag in chunks and bytes; a live anonymous one: no lag', async () => {
-    const { dir, bus } = busIn();
+    const { dir, bus } = tmp;
     const common = ['--filename', bus, '--multicast', '--retain', 'all'];
-    const producer = startFilebus([...common, 'producer']);
+    const producer = startFilebus([...common, 'producer'], { stdin: 'pipe' });
     const sizes = [100, 2000, 30, 4000, 555];
     const payloads = sizes.map((size, i) => Buffer.alloc(size, 65 + i));
     for (const [i, payload] of payloads.slice(0, 3).entries()) {
@@ -227,10 +214,10 @@ describe('multicast bus', () => {
     }
     // alice reads the three chunks, records position 4, and is killed.
     const alice = startFilebus([...common, '--name', 'alice', '--from', 'earliest', 'consumer'], { stdin: 'ignore' });
-    await waitUntil(() => readCursorQuietly(cursorPath(bus, 'alice')) === 4, 15_000, 'alice at position 4');
+    await until(() => readCursorQuietly(cursorPath(bus, 'alice')) === 4, 'alice at position 4', 15_000);
     // The cursor moves once the bytes are written to the pipe; this process reads them a moment later.
     const delivered = Buffer.concat(payloads.slice(0, 3));
-    await waitUntil(() => alice.stdout().length >= delivered.length, 15_000, 'alice\'s output to arrive');
+    await until(() => alice.stdout().length >= delivered.length, 'alice\'s output to arrive', 15_000);
     expect(alice.stdout().equals(delivered)).toBe(true);
     process.kill(alice.pid, 'SIGKILL');
     await alice.done;
@@ -270,8 +257,8 @@ describe('multicast bus', () => {
 
     // The stream ends: the end marker is the newest chunk, alice's lag counts it, the anonymous consumer is gone.
     producer.child.stdin!.end();
-    expect(await withTimeout(producer.done, 15_000, 'producer')).toEqual({ code: 0, signal: null });
-    expect(await withTimeout(anonymous.done, 15_000, 'anonymous consumer')).toEqual({ code: 0, signal: null });
+    expect(await within(producer.done, 15_000, 'producer')).toEqual({ code: 0, signal: null });
+    expect(await within(anonymous.done, 15_000, 'anonymous consumer')).toEqual({ code: 0, signal: null });
     const ended = await statusJson(bus);
     expect(ended).toMatchObject({
       producerLive: false,
@@ -285,7 +272,7 @@ describe('multicast bus', () => {
 
 describe('planted files', () => {
   it('a named pipe among the registrations is skipped, one as a cursor is an error naming it: status never hangs on either', async () => {
-    const { bus } = busIn();
+    const { bus } = tmp;
     const made = await runFilebus(['--filename', bus, '--multicast', 'producer'], { input: 'hello\n' });
     expect(made.code).toBe(0);
     execFileSync('mkfifo', [path.join(`${bus}.producers`, 'planted.producer')]);
@@ -300,7 +287,7 @@ describe('planted files', () => {
 
 describe('a symlink at FILE', () => {
   it('is refused with one line naming it (exit 2): status never reports the size or age of what it names', async () => {
-    const { dir, bus } = busIn();
+    const { dir, bus } = tmp;
     const made = await runFilebus(['--filename', bus, 'producer'], { input: 'hello\n' });
     expect(made.code).toBe(0);
     const secret = path.join(dir, 'secret');
@@ -317,7 +304,7 @@ describe('a symlink at FILE', () => {
 
 describe('--json', () => {
   it('prints exactly one JSON object with the documented fields, and nothing else', async () => {
-    const { bus } = busIn();
+    const { bus } = tmp;
     const made = await runFilebus(['--filename', bus, '--multicast', 'producer'], { input: 'hello\n' });
     expect(made.code).toBe(0);
     const result = await status(bus, '--json');
@@ -334,7 +321,7 @@ describe('--json', () => {
   });
 
   it('--json with another command is a usage error', async () => {
-    const { bus } = busIn();
+    const { bus } = tmp;
     const result = await runFilebus(['--filename', bus, '--json', 'consumer'], { stdin: 'ignore' });
     expect(result.code).toBe(2);
     expect(result.stderr).toBe('filebus: --json applies only to status\n');

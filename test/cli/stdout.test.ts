@@ -4,17 +4,17 @@
  * Node parent, and a pipe its parent made non-blocking. Each must get
  * exactly the bytes published.
  */
-import { execFileSync, spawn } from 'node:child_process';
+import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
 import { fcntlSync } from 'fs-ext';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { BIN, randomData, sha256, startCli, tempDir, runShell } from '../helpers/cli.js';
+import { describe, expect, it } from 'vitest';
+import { sha256, randomData } from '../helpers/cli.js';
+import { runShell, startFilebus } from '../helpers/procs.js';
+import { useBusDir } from '../helpers/bus-dir.js';
 
-let dir: string;
-beforeEach(() => { dir = tempDir('filebus-stdout-'); });
-afterEach(() => fs.rmSync(dir, { recursive: true, force: true }));
+const tmp = useBusDir('filebus-stdout-');
 
 describe('consumer stdout', () => {
   const data = randomData(3_000_017);
@@ -26,17 +26,17 @@ describe('consumer stdout', () => {
   for (const { name, script } of cases) {
     for (const mode of ['--back-pressure', '--multicast'] as const) {
       it(`${mode}, ${name}: exit 0 and exactly the input`, async () => {
-        const bus = path.join(dir, 'bus');
-        const out = path.join(dir, 'result');
+        const bus = path.join(tmp.dir, 'bus');
+        const out = path.join(tmp.dir, 'result');
         const flags = ['--filename', bus, mode, '--block-size', '65536'];
         const consumer = runShell(script, [out, ...flags]);
         if (mode === '--multicast') {
           const consumers = `${bus}.consumers`;
           for (let i = 0; i < 300 && !(fs.existsSync(consumers) && fs.readdirSync(consumers).length > 0); i++) await new Promise((r) => setTimeout(r, 20));
         }
-        const input = path.join(dir, 'input');
+        const input = path.join(tmp.dir, 'input');
         fs.writeFileSync(input, data);
-        const producer = await startCli([...flags, 'producer'], { stdinFile: input }).done;
+        const producer = await startFilebus([...flags, 'producer'], { stdin: { file: input } }).ended;
         expect({ code: producer.code, stderr: producer.stderr }).toEqual({ code: 0, stderr: '' });
         expect(await consumer).toEqual({ code: 0, stderr: '' });
         if (!name.startsWith('/dev/null')) expect(sha256(fs.readFileSync(out))).toBe(sha256(data));
@@ -45,16 +45,15 @@ describe('consumer stdout', () => {
   }
 
   it('a socket from a Node parent, read slowly: exactly the input', async () => {
-    const bus = path.join(dir, 'bus');
+    const bus = path.join(tmp.dir, 'bus');
     const flags = ['--filename', bus, '--back-pressure', '--block-size', '1048576'];
-    const consumer = startCli([...flags, 'consumer']);
-    consumer.child.stdout!.pause();
-    setTimeout(() => consumer.child.stdout!.resume(), 500);
-    const input = path.join(dir, 'input');
+    const consumer = startFilebus([...flags, 'consumer'], { stdin: 'pipe', paused: true });
+    setTimeout(() => consumer.flow(), 500);
+    const input = path.join(tmp.dir, 'input');
     fs.writeFileSync(input, data);
-    const producer = await startCli([...flags, 'producer'], { stdinFile: input }).done;
+    const producer = await startFilebus([...flags, 'producer'], { stdin: { file: input } }).ended;
     expect(producer.code).toBe(0);
-    const done = await consumer.done;
+    const done = await consumer.ended;
     expect({ code: done.code, stderr: done.stderr }).toEqual({ code: 0, stderr: '' });
     expect(sha256(done.stdout)).toBe(sha256(data));
   }, 60_000);
@@ -64,30 +63,28 @@ describe('consumer stdout', () => {
   // which makes a child's stdio blocking), the consumer's writes get EAGAIN
   // whenever the pipe is full, and must wait for room rather than fail or spin.
   it('a pipe its parent made non-blocking, read slowly: exactly the input', async () => {
-    const bus = path.join(dir, 'bus');
+    const bus = path.join(tmp.dir, 'bus');
     const flags = ['--filename', bus, '--back-pressure', '--block-size', '1048576'];
-    const fifo = path.join(dir, 'out.fifo');
+    const fifo = path.join(tmp.dir, 'out.fifo');
     execFileSync('mkfifo', [fifo]);
     const readFd = fs.openSync(fifo, fs.constants.O_RDONLY | fs.constants.O_NONBLOCK);
     const writeFd = fs.openSync(fifo, fs.constants.O_WRONLY);
-    const consumer = spawn(process.execPath, [BIN, ...flags, 'consumer'], { stdio: ['ignore', writeFd, 'pipe'] });
+    const consumer = startFilebus([...flags, 'consumer'], { stdout: { fd: writeFd } });
     const [F_GETFL, F_SETFL] = [3, 4];
     fcntlSync(writeFd, F_SETFL, fcntlSync(writeFd, F_GETFL) | fs.constants.O_NONBLOCK);
     fs.closeSync(writeFd);
-    let stderr = '';
-    consumer.stderr!.on('data', (d: Buffer) => { stderr += d.toString(); });
     const reader = new net.Socket({ fd: readFd, readable: true, writable: false });
     const out: Buffer[] = [];
     reader.on('data', (d: Buffer) => out.push(d));
     reader.pause();
     setTimeout(() => reader.resume(), 500);
     const ended = new Promise<void>((resolve) => reader.on('end', resolve));
-    const exited = new Promise<number | null>((resolve) => consumer.on('close', (code) => resolve(code)));
-    const input = path.join(dir, 'input');
+    const input = path.join(tmp.dir, 'input');
     fs.writeFileSync(input, data);
-    const producer = await startCli([...flags, 'producer'], { stdinFile: input }).done;
+    const producer = await startFilebus([...flags, 'producer'], { stdin: { file: input } }).ended;
     expect(producer.code).toBe(0);
-    expect({ code: await exited, stderr }).toEqual({ code: 0, stderr: '' });
+    const exit = await consumer.ended;
+    expect({ code: exit.code, stderr: exit.stderr }).toEqual({ code: 0, stderr: '' });
     await ended;
     expect(sha256(Buffer.concat(out))).toBe(sha256(data));
   }, 60_000);

@@ -1,33 +1,23 @@
 import fs from 'node:fs';
 import path from 'node:path';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { randomData, sha256, tempDir, waitUntil } from '../helpers/cli.js';
-import { killAll, listTree, runFilebus, startFilebus, withTimeout } from '../helpers/procs.js';
+import { describe, expect, it } from 'vitest';
+import { randomData } from '../helpers/cli.js';
+import { startFilebus, runFilebus } from '../helpers/procs.js';
+import { within, until } from '../helpers/wait.js';
+import { drainWithNextConsumer } from '../helpers/back-pressure.js';
+import { useBusDir } from '../helpers/bus-dir.js';
+import { listTree } from '../helpers/bus-layout.js';
 
 // Taken chunks (src/wire/taken-chunk.ts): a back-pressure consumer renames
 // FILE to a .taken name of its own, held by flock, before writing it out.
 
-let dir: string;
-let busDir: string;
-let bus: string;
-
-beforeEach(() => {
-  dir = tempDir('filebus-taken-');
-  busDir = path.join(dir, 'bus-dir');
-  fs.mkdirSync(busDir);
-  bus = path.join(busDir, 'bus');
-});
-
-afterEach(async () => {
-  await killAll();
-  fs.rmSync(dir, { recursive: true, force: true });
-});
+const tmp = useBusDir('filebus-taken-', { ownDir: true });
 
 const MiB = 1024 * 1024;
-const takenNames = (): string[] => listTree(busDir).filter((name) => name.endsWith('.taken'));
+const takenNames = (): string[] => listTree(tmp.busDir).filter((name) => name.endsWith('.taken'));
 
 function inputFile(data: Buffer): string {
-  const file = path.join(dir, 'input');
+  const file = path.join(tmp.dir, 'input');
   fs.writeFileSync(file, data);
   return file;
 }
@@ -35,50 +25,43 @@ function inputFile(data: Buffer): string {
 describe('taken chunks', () => {
   it('a consumer SIGKILLed while writing a chunk out: the next consumer delivers that chunk first, then the rest', async () => {
     const input = randomData(6 * MiB);
-    const common = ['--filename', bus, '--back-pressure', '--block-size', String(MiB)];
+    const common = ['--filename', tmp.bus, '--back-pressure', '--block-size', String(MiB)];
     // Its output is a pipe nobody reads: it blocks inside the first chunk.
-    const first = startFilebus([...common, 'consumer'], { stdin: 'ignore', stdout: 'paused' });
+    const first = startFilebus([...common, 'consumer'], { stdin: 'ignore', stdout: 'unread' });
     const producer = startFilebus([...common, 'producer'], { stdin: { file: inputFile(input) } });
     // Taken off FILE, so the producer went on and published the next chunk there.
-    await waitUntil(() => takenNames().length === 1 && fs.existsSync(bus), 15_000, 'a taken chunk and the next one at FILE');
-    expect(fs.readFileSync(path.join(busDir, takenNames()[0]!)).equals(input.subarray(0, MiB))).toBe(true);
-    expect(fs.readFileSync(bus).equals(input.subarray(MiB, 2 * MiB))).toBe(true);
+    await until(() => takenNames().length === 1 && fs.existsSync(tmp.bus), 'a taken chunk and the next one at FILE', 15_000);
+    expect(fs.readFileSync(path.join(tmp.busDir, takenNames()[0]!)).equals(input.subarray(0, MiB))).toBe(true);
+    expect(fs.readFileSync(tmp.bus).equals(input.subarray(MiB, 2 * MiB))).toBe(true);
     // status counts the taken chunk as still on the bus.
-    const status = await runFilebus(['--filename', bus, 'status', '--json'], { stdin: 'ignore' });
+    const status = await runFilebus(['--filename', tmp.bus, 'status', '--json'], { stdin: 'ignore' });
     expect(status.code).toBe(0);
     expect(JSON.parse(status.stdout.toString()).retained).toEqual({ chunks: 2, bytes: 2 * MiB, oldest: null, newest: null });
     process.kill(-first.pid, 'SIGKILL');
-    await withTimeout(first.done, 10_000, 'the first consumer to die');
+    await within(first.done, 10_000, 'the first consumer to die');
 
-    const second = startFilebus([...common, 'consumer'], { stdin: 'ignore' });
-    const [p, c] = await withTimeout(Promise.all([producer.done, second.done]), 30_000, 'the producer and the second consumer');
-    expect(p).toEqual({ code: 0, signal: null });
-    expect(c).toEqual({ code: 0, signal: null });
-    expect(second.stderr()).toBe('');
-    expect(second.stdout().length).toBe(input.length);
-    expect(sha256(second.stdout())).toBe(sha256(input));
-    expect(listTree(busDir)).toEqual(['bus.lock']);
+    await drainWithNextConsumer(common, producer, input);
   });
 
   it('the consumer that takes the end marker waits while another holds a chunk, and delivers it when that one dies', async () => {
     const input = randomData(2 * MiB);
-    const common = ['--filename', bus, '--back-pressure', '--block-size', String(MiB)];
-    const holder = startFilebus([...common, 'consumer'], { stdin: 'ignore', stdout: 'paused' });
+    const common = ['--filename', tmp.bus, '--back-pressure', '--block-size', String(MiB)];
+    const holder = startFilebus([...common, 'consumer'], { stdin: 'ignore', stdout: 'unread' });
     const producer = startFilebus([...common, 'producer'], { stdin: { file: inputFile(input) } });
-    await waitUntil(() => takenNames().length === 1 && fs.existsSync(bus), 15_000, 'chunk 1 taken, chunk 2 at FILE');
+    await until(() => takenNames().length === 1 && fs.existsSync(tmp.bus), 'chunk 1 taken, chunk 2 at FILE', 15_000);
 
     const last = startFilebus([...common, 'consumer'], { stdin: 'ignore' });
-    expect(await withTimeout(producer.done, 15_000, 'the producer')).toEqual({ code: 0, signal: null });
+    expect(await within(producer.done, 15_000, 'the producer')).toEqual({ code: 0, signal: null });
     // It has chunk 2 and the end marker, but chunk 1 is still held: it waits.
-    await waitUntil(() => last.stdoutBytes() === MiB && !fs.existsSync(bus), 15_000, 'chunk 2 delivered and the end marker taken');
+    await until(() => last.stdoutBytes() === MiB && !fs.existsSync(tmp.bus), 'chunk 2 delivered and the end marker taken', 15_000);
     await new Promise((resolve) => setTimeout(resolve, 1000));
     expect(last.running()).toBe(true);
 
     process.kill(-holder.pid, 'SIGKILL');
-    expect(await withTimeout(last.done, 15_000, 'the last consumer to end')).toEqual({ code: 0, signal: null });
+    expect(await within(last.done, 15_000, 'the last consumer to end')).toEqual({ code: 0, signal: null });
     expect(last.stderr()).toBe('');
     // Across consumers there is no order; each chunk arrives once, whole.
     expect(last.stdout().equals(Buffer.concat([input.subarray(MiB), input.subarray(0, MiB)]))).toBe(true);
-    expect(listTree(busDir)).toEqual(['bus.lock']);
+    expect(listTree(tmp.busDir)).toEqual(['bus.lock']);
   });
 });

@@ -9,135 +9,115 @@
  */
 import fs from 'node:fs';
 import path from 'node:path';
-import { afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { randomData, tempDir, waitUntil } from '../helpers/cli.js';
-import { killAll, startFilebus, tempFilesFor, withTimeout } from '../helpers/procs.js';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { randomData } from '../helpers/cli.js';
+import { startFilebus } from '../helpers/procs.js';
+import { within, until } from '../helpers/wait.js';
+import { useBusDir } from '../helpers/bus-dir.js';
+import { isIncreasing, parseRecords, range, records, RECORD_SIZE, seqsOf } from '../helpers/records.js';
+import { tempFiles } from '../helpers/bus-layout.js';
 
-let dir: string;
-let bus: string;
+const tmp = useBusDir('filebus-network-paths-');
 
 beforeAll(() => {
   // Inherited by every filebus process this file starts.
   process.env.FILEBUS_NETWORK_FS = '1';
 });
 
-beforeEach(() => {
-  dir = tempDir('filebus-network-paths-');
-  bus = path.join(dir, 'bus');
-});
-
-afterEach(async () => {
-  await killAll();
-  fs.rmSync(dir, { recursive: true, force: true });
-});
-
-/** 64-byte records "TAG SEQ ...\n", so every output can be checked record by record. */
-function records(tag: string, count: number): Buffer {
-  return Buffer.concat(Array.from({ length: count }, (_, i) => Buffer.from(`${tag} ${String(i).padStart(10, '0')} ${'.'.repeat(51 - tag.length)}\n`)));
-}
-
 function inputFile(name: string, data: Buffer): string {
-  const file = path.join(dir, name);
+  const file = path.join(tmp.dir, name);
   fs.writeFileSync(file, data);
   return file;
 }
 
 describe('network steps on a local directory (FILEBUS_NETWORK_FS=1)', () => {
   it('-v reports the bus as on a network file system', async () => {
-    const p = startFilebus(['-v', '--filename', bus, 'producer']);
+    const p = startFilebus(['-v', '--filename', tmp.bus, 'producer'], { stdin: 'pipe' });
     p.child.stdin!.end('x');
-    await withTimeout(p.done, 15_000, 'the producer');
+    await within(p.done, 15_000, 'the producer');
     expect(p.stderr()).toMatch(/a network file system; watching: polling/);
   });
 
   it('back-pressure: three consumers share 200 chunks, each exactly once, in order; no claim is left behind', async () => {
-    const data = records('R', 200 * 16);
-    const flags = ['--filename', bus, '--back-pressure', '--block-size', '1024', '--sleep-interval', '0.01'];
+    const perChunk = 1024 / RECORD_SIZE;
+    const data = records('R', 200 * perChunk);
+    const flags = ['--filename', tmp.bus, '--back-pressure', '--block-size', '1024', '--sleep-interval', '0.01'];
     const consumers = [0, 1, 2].map(() => startFilebus([...flags, 'consumer'], { stdin: 'ignore' }));
     const producer = startFilebus([...flags, 'producer'], { stdin: { file: inputFile('input', data) } });
-    expect((await withTimeout(producer.done, 60_000, 'the producer')).code, producer.stderr()).toBe(0);
-    await waitUntil(() => consumers.some((c) => !c.running()), 15_000, 'a consumer to take the end marker');
+    expect((await within(producer.done, 60_000, 'the producer')).code, producer.stderr()).toBe(0);
+    await until(() => consumers.some((c) => !c.running()), 'a consumer to take the end marker', 15_000);
     await new Promise((r) => setTimeout(r, 300));
     expect(consumers.filter((c) => !c.running())).toHaveLength(1);
     const seen = new Map<number, number>();
     for (const c of consumers) {
-      const out = c.stdout();
-      expect(out.length % 64).toBe(0);
-      let last = -1;
-      for (let off = 0; off < out.length; off += 64) {
-        const seq = Number(out.subarray(off + 2, off + 12).toString());
-        expect(seq).toBeGreaterThan(last);
-        last = seq;
-        seen.set(seq, (seen.get(seq) ?? 0) + 1);
-      }
+      const seqs = seqsOf(parseRecords(c.stdout()), 'R'); // throws on a torn record
+      expect(isIncreasing(seqs)).toBe(true);
+      for (const seq of seqs) seen.set(seq, (seen.get(seq) ?? 0) + 1);
     }
-    expect(seen.size).toBe(200 * 16);
+    expect(seen.size).toBe(200 * perChunk);
     expect([...seen.values()].every((n) => n === 1)).toBe(true);
-    expect(tempFilesFor(dir, 'bus')).toEqual([]);
+    expect(tempFiles(tmp.bus)).toEqual([]);
   });
 
   it('back-pressure: a consumer killed holding its claim leaves the chunk on the bus for the next consumer, and the claim is swept', async () => {
     const chunk = randomData(1024 * 1024);
-    const flags = ['--filename', bus, '--back-pressure', '--block-size', String(chunk.length)];
+    const flags = ['--filename', tmp.bus, '--back-pressure', '--block-size', String(chunk.length)];
     const producer = startFilebus([...flags, 'producer'], { stdin: { file: inputFile('input', chunk) } });
-    const holder = startFilebus([...flags, 'consumer'], { stdin: 'ignore', stdout: 'paused' });
+    const holder = startFilebus([...flags, 'consumer'], { stdin: 'ignore', stdout: 'unread' });
     // The claim is a temporary name linked to FILE (the producer's own temporary file holds its end marker).
     const claimOf = (): string | undefined => {
       try {
-        const ino = fs.statSync(bus).ino;
-        return tempFilesFor(dir, 'bus').find((n) => fs.statSync(path.join(dir, n)).ino === ino);
+        const ino = fs.statSync(tmp.bus).ino;
+        return tempFiles(tmp.bus).find((n) => fs.statSync(path.join(tmp.dir, n)).ino === ino);
       } catch {
         return undefined;
       }
     };
-    await waitUntil(() => claimOf() !== undefined, 15_000, 'the consumer to claim the chunk');
+    await until(() => claimOf() !== undefined, 'the consumer to claim the chunk', 15_000);
     const claim = claimOf()!;
     process.kill(-holder.pid, 'SIGKILL');
-    await withTimeout(holder.done, 5_000, 'the killed consumer');
+    await within(holder.done, 5_000, 'the killed consumer');
     const taker = startFilebus([...flags, 'consumer'], { stdin: 'ignore' });
-    expect((await withTimeout(taker.done, 15_000, 'the next consumer')).code).toBe(0);
+    expect((await within(taker.done, 15_000, 'the next consumer')).code).toBe(0);
     expect(taker.stdout().equals(chunk)).toBe(true);
-    expect((await withTimeout(producer.done, 15_000, 'the producer')).code).toBe(0);
+    expect((await within(producer.done, 15_000, 'the producer')).code).toBe(0);
     // The next consumer, a writer of this host, removed the dead one's claim.
-    expect(fs.existsSync(path.join(dir, claim))).toBe(false);
+    expect(fs.existsSync(path.join(tmp.dir, claim))).toBe(false);
   });
 
   it('lossy: a consumer follows a paced producer chunk by chunk', async () => {
-    const consumer = startFilebus(['--filename', bus, '--sleep-interval', '0.01', 'consumer'], { stdin: 'ignore' });
-    const producer = startFilebus(['--filename', bus, '--sleep-interval', '0.01', 'producer']);
+    const consumer = startFilebus(['--filename', tmp.bus, '--sleep-interval', '0.01', 'consumer'], { stdin: 'ignore' });
+    const producer = startFilebus(['--filename', tmp.bus, '--sleep-interval', '0.01', 'producer'], { stdin: 'pipe' });
     let expected = '';
     for (let i = 0; i < 10; i++) {
       const line = `chunk ${i}\n`;
       expected += line;
       producer.child.stdin!.write(line);
-      await waitUntil(() => consumer.stdout().toString() === expected, 15_000, `the consumer to emit ${JSON.stringify(line)}`);
+      await until(() => consumer.stdout().toString() === expected, `the consumer to emit ${JSON.stringify(line)}`, 15_000);
     }
     producer.child.stdin!.end();
-    expect((await withTimeout(producer.done, 15_000, 'the producer')).code).toBe(0);
+    expect((await within(producer.done, 15_000, 'the producer')).code).toBe(0);
     expect(consumer.stderr()).toBe('');
   });
 
   it('multicast: two producers at once, every record of both exactly once, segments numbered without a gap or a repeat', async () => {
     const per = 2000;
     const inputs = { A: records('A', per), B: records('B', per) };
-    const flags = ['--filename', bus, '--multicast', '--retain', 'all', '--block-size', '4096'];
+    const flags = ['--filename', tmp.bus, '--multicast', '--retain', 'all', '--block-size', '4096'];
     const consumer = startFilebus([...flags.slice(0, 3), 'consumer'], { stdin: 'ignore' });
-    await waitUntil(() => fs.existsSync(`${bus}.consumers`) && fs.readdirSync(`${bus}.consumers`).length === 1, 15_000, 'the consumer to register');
-    const producers = (['A', 'B'] as const).map(() => startFilebus([...flags, 'producer']));
+    await until(() => fs.existsSync(`${tmp.bus}.consumers`) && fs.readdirSync(`${tmp.bus}.consumers`).length === 1, 'the consumer to register', 15_000);
+    const producers = (['A', 'B'] as const).map(() => startFilebus([...flags, 'producer'], { stdin: 'pipe' }));
     // Both registered before either can finish: the stream ends when the last one does.
-    await waitUntil(() => fs.existsSync(`${bus}.producers`) && fs.readdirSync(`${bus}.producers`).length === 2, 15_000, 'both producers to register');
+    await until(() => fs.existsSync(`${tmp.bus}.producers`) && fs.readdirSync(`${tmp.bus}.producers`).length === 2, 'both producers to register', 15_000);
     producers[0]!.child.stdin!.end(inputs.A);
     producers[1]!.child.stdin!.end(inputs.B);
-    for (const p of producers) expect((await withTimeout(p.done, 60_000, 'a producer')).code, p.stderr()).toBe(0);
-    expect((await withTimeout(consumer.done, 30_000, 'the consumer')).code).toBe(0);
-    const names = fs.readdirSync(`${bus}.segments`).sort();
+    for (const p of producers) expect((await within(p.done, 60_000, 'a producer')).code, p.stderr()).toBe(0);
+    expect((await within(consumer.done, 30_000, 'the consumer')).code).toBe(0);
+    const names = fs.readdirSync(`${tmp.bus}.segments`).sort();
     expect(names.map((n) => Number(n.slice(0, 20)))).toEqual(names.map((_, i) => i + 1));
     const out = consumer.stdout();
-    expect(out.length).toBe(2 * per * 64);
-    const bySource = { A: [] as number[], B: [] as number[] };
-    for (let off = 0; off < out.length; off += 64) {
-      bySource[out.subarray(off, off + 1).toString() as 'A' | 'B'].push(Number(out.subarray(off + 2, off + 12).toString()));
-    }
-    for (const tag of ['A', 'B'] as const) expect(bySource[tag]).toEqual(Array.from({ length: per }, (_, i) => i));
+    expect(out.length).toBe(2 * per * RECORD_SIZE);
+    const parsed = parseRecords(out);
+    for (const tag of ['A', 'B'] as const) expect(seqsOf(parsed, tag)).toEqual(range(per));
   });
 });

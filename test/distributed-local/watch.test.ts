@@ -5,23 +5,14 @@
  */
 import fs from 'node:fs';
 import path from 'node:path';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { Consumer, FilebusError, Producer, type BusInfo } from '../../src/index.js';
-import { tempDir, waitUntil } from '../helpers/cli.js';
-import { killAll, listTree, runFilebus, startFilebus, withTimeout } from '../helpers/procs.js';
+import { startFilebus, runFilebus } from '../helpers/procs.js';
+import { within, until } from '../helpers/wait.js';
+import { useBusDir } from '../helpers/bus-dir.js';
+import { listTree } from '../helpers/bus-layout.js';
 
-let dir: string;
-let bus: string;
-
-beforeEach(() => {
-  dir = tempDir('filebus-watch-');
-  bus = path.join(dir, 'bus');
-});
-
-afterEach(async () => {
-  await killAll();
-  fs.rmSync(dir, { recursive: true, force: true });
-});
+const tmp = useBusDir('filebus-watch-');
 
 function hasInotify(pid: number): boolean {
   for (const fd of fs.readdirSync(`/proc/${pid}/fd`)) {
@@ -38,16 +29,16 @@ function hasInotify(pid: number): boolean {
  * with its -v lines.
  */
 async function consumerSetup(flags: string[], env: NodeJS.ProcessEnv = {}): Promise<{ inotify: boolean; log: string }> {
-  const consumer = startFilebus(['-v', '--filename', bus, '--back-pressure', ...flags, 'consumer'], { stdin: 'ignore', env });
-  await waitUntil(() => consumer.stderr().includes('watching:'), 15_000, 'the consumer to open the bus');
-  const producer = startFilebus(['--filename', bus, '--back-pressure', 'producer'], { env });
+  const consumer = startFilebus(['-v', '--filename', tmp.bus, '--back-pressure', ...flags, 'consumer'], { stdin: 'ignore', env });
+  await until(() => consumer.stderr().includes('watching:'), 'the consumer to open the bus', 15_000);
+  const producer = startFilebus(['--filename', tmp.bus, '--back-pressure', 'producer'], { stdin: 'pipe', env });
   producer.child.stdin!.write('one chunk\n');
   // Delivering a chunk means the consumer is in its loop, its watcher (if any) set up.
-  await waitUntil(() => consumer.stdout().toString() === 'one chunk\n', 15_000, 'the chunk');
+  await until(() => consumer.stdout().toString() === 'one chunk\n', 'the chunk', 15_000);
   const inotify = hasInotify(consumer.pid);
   producer.child.stdin!.end();
-  expect((await withTimeout(producer.done, 15_000, 'the producer')).code, producer.stderr()).toBe(0);
-  await withTimeout(consumer.done, 15_000, 'the consumer to take the end marker');
+  expect((await within(producer.done, 15_000, 'the producer')).code, producer.stderr()).toBe(0);
+  await within(consumer.done, 15_000, 'the consumer to take the end marker');
   return { inotify, log: consumer.stderr() };
 }
 
@@ -98,20 +89,20 @@ describe('bad --watch and --lock values exit 2 with one line, touching nothing',
   ];
   for (const [name, args, problem] of cases) {
     it(name, async () => {
-      const before = listTree(dir);
-      const r = await runFilebus(['--filename', bus, ...args], { input: 'nothing\n' });
+      const before = listTree(tmp.dir);
+      const r = await runFilebus(['--filename', tmp.bus, ...args], { input: 'nothing\n' });
       expect({ code: r.code, signal: r.signal }).toEqual({ code: 2, signal: null });
       expect(r.stderr).toMatch(/^filebus: [^\n]+\n$/);
       expect(r.stderr).toMatch(problem);
       expect(r.stdout.length).toBe(0);
-      expect(listTree(dir)).toEqual(before);
+      expect(listTree(tmp.dir)).toEqual(before);
     });
   }
 
   it('--no-file-monitoring --watch poll is consistent and accepted', async () => {
-    const r = await runFilebus(['--filename', bus, '--no-file-monitoring', '--watch', 'poll', 'producer'], { input: 'fine\n' });
+    const r = await runFilebus(['--filename', tmp.bus, '--no-file-monitoring', '--watch', 'poll', 'producer'], { input: 'fine\n' });
     expect(r.code, r.stderr).toBe(0);
-    expect(fs.readFileSync(bus, 'utf8')).toBe('fine\n');
+    expect(fs.readFileSync(tmp.bus, 'utf8')).toBe('fine\n');
   });
 });
 
@@ -122,22 +113,22 @@ describe('library options watch and lock', () => {
       for (const extra of bad) {
         let caught: unknown;
         try {
-          new Class({ filename: bus, ...extra } as never);
+          new Class({ filename: tmp.bus, ...extra } as never);
         } catch (error) {
           caught = error;
         }
         expect(caught, JSON.stringify(extra)).toBeInstanceOf(FilebusError);
         expect((caught as FilebusError).code).toBe('ERR_FILEBUS_INVALID_OPTION');
       }
-      expect(fs.readdirSync(dir)).toEqual([]);
+      expect(fs.readdirSync(tmp.dir)).toEqual([]);
     });
   }
 
   it("Producer and Consumer emit 'bus' with how the bus is watched and locked", async () => {
     const infos: BusInfo[] = [];
-    const consumer = new Consumer({ filename: bus, mode: 'back-pressure', watch: 'poll', lock: 'mkdir', sleepInterval: 0.01 });
+    const consumer = new Consumer({ filename: tmp.bus, mode: 'back-pressure', watch: 'poll', lock: 'mkdir', sleepInterval: 0.01 });
     consumer.on('bus', (info: BusInfo) => infos.push(info));
-    const producer = new Producer({ filename: bus, mode: 'back-pressure', watch: 'events', lock: 'mkdir' });
+    const producer = new Producer({ filename: tmp.bus, mode: 'back-pressure', watch: 'events', lock: 'mkdir' });
     producer.on('bus', (info: BusInfo) => infos.push(info));
     producer.end(Buffer.from('hello'));
     const chunks: Buffer[] = [];
@@ -154,23 +145,23 @@ describe('library options watch and lock', () => {
 
 describe('--watch chokidar', () => {
   it('lossy: a consumer woken by chokidar gets every chunk of a slow producer, in order', async () => {
-    const producer = startFilebus(['--filename', bus, '-vv', 'producer']);
+    const producer = startFilebus(['--filename', tmp.bus, '-vv', 'producer'], { stdin: 'pipe' });
     const lines = Array.from({ length: 20 }, (_, i) => `line ${i}\n`);
     const publish = async (i: number): Promise<void> => {
       producer.child.stdin!.write(lines[i]!);
-      await waitUntil(() => (producer.stderr().match(/published chunk/g) ?? []).length > i, 10_000, `chunk ${i}`);
+      await until(() => (producer.stderr().match(/published chunk/g) ?? []).length > i, `chunk ${i}`, 10_000);
     };
     // The consumer starts with the current chunk: once it has printed line 0 it is watching.
     await publish(0);
-    const consumer = startFilebus(['--filename', bus, '--watch', 'chokidar', 'consumer'], { stdin: 'ignore' });
-    await waitUntil(() => consumer.stdout().toString() === lines[0], 15_000, 'the current chunk');
+    const consumer = startFilebus(['--filename', tmp.bus, '--watch', 'chokidar', 'consumer'], { stdin: 'ignore' });
+    await until(() => consumer.stdout().toString() === lines[0], 'the current chunk', 15_000);
     for (let i = 1; i < lines.length; i++) {
       await publish(i);
       await new Promise((r) => setTimeout(r, 20));
     }
-    await waitUntil(() => consumer.stdout().toString() === lines.join(''), 15_000, 'all 20 lines');
+    await until(() => consumer.stdout().toString() === lines.join(''), 'all 20 lines', 15_000);
     producer.child.stdin!.end();
-    expect(await withTimeout(producer.done, 15_000, 'the producer')).toEqual({ code: 0, signal: null });
+    expect(await within(producer.done, 15_000, 'the producer')).toEqual({ code: 0, signal: null });
     expect(consumer.running()).toBe(true);
     consumer.child.kill('SIGKILL');
     await consumer.done;
@@ -180,13 +171,13 @@ describe('--watch chokidar', () => {
   it('back-pressure: 2 MiB through a chokidar-woken consumer, byte for byte', async () => {
     const data = Buffer.alloc(2 * 1024 * 1024);
     for (let i = 0; i < data.length; i++) data[i] = (i * 7 + (i >> 11)) & 0xff;
-    const input = path.join(dir, 'input');
+    const input = path.join(tmp.dir, 'input');
     fs.writeFileSync(input, data);
-    const flags = ['--filename', bus, '--back-pressure', '--watch', 'chokidar', '--block-size', '65536'];
+    const flags = ['--filename', tmp.bus, '--back-pressure', '--watch', 'chokidar', '--block-size', '65536'];
     const consumer = startFilebus([...flags, 'consumer'], { stdin: 'ignore' });
     const producer = await runFilebus([...flags, 'producer'], { stdin: { file: input } });
     expect(producer).toMatchObject({ code: 0, signal: null, stderr: '' });
-    expect(await withTimeout(consumer.done, 30_000, 'the consumer')).toEqual({ code: 0, signal: null });
+    expect(await within(consumer.done, 30_000, 'the consumer')).toEqual({ code: 0, signal: null });
     expect(consumer.stdout().equals(data)).toBe(true);
   }, 60_000);
 });

@@ -7,14 +7,10 @@
  * Used by gluster.test.ts (assertions) and crosshost.ts (the matrix of
  * docs/distributed-findings.md).
  */
-import { spawn, type ChildProcess } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
-
-export const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
-export const BIN = path.join(ROOT, 'bin/filebus');
+import { startFilebus, type Proc, type Stdin } from '../helpers/procs.js';
 
 export type Mode = 'lossy' | 'back-pressure' | 'multicast';
 export type Host = 'A' | 'B';
@@ -88,33 +84,20 @@ export interface ScenarioResult {
   seconds: number;
 }
 
+/** A filebus process of a scenario (from the shared harness), and whether the scenario had to kill it. */
 export interface Running {
-  child: ChildProcess;
-  out: Buffer[];
-  err: string;
-  done: Promise<{ code: number | null; signal: string | null }>;
+  readonly proc: Proc;
   killed: boolean;
 }
 
-export function start(args: string[], stdin: 'pipe' | number): Running {
-  const child = spawn(process.execPath, [BIN, ...args], { stdio: [stdin, 'pipe', 'pipe'], detached: true });
-  const run: Running = {
-    child,
-    out: [],
-    err: '',
-    killed: false,
-    done: new Promise((resolve) => child.on('close', (code, signal) => resolve({ code, signal }))),
-  };
-  child.stdout!.on('data', (d: Buffer) => run.out.push(d));
-  child.stderr!.on('data', (d: Buffer) => { run.err += d.toString(); });
-  child.stdin?.on('error', () => {});
-  return run;
+export function start(args: string[], stdin: Stdin): Running {
+  return { proc: startFilebus(args, { stdin }), killed: false };
 }
 
 export function kill(run: Running): void {
-  if (run.child.exitCode !== null || run.child.signalCode !== null) return;
+  if (!run.proc.running()) return;
   run.killed = true;
-  try { process.kill(-run.child.pid!, 'SIGKILL'); } catch { /* gone */ }
+  run.proc.killGroup();
 }
 
 export const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
@@ -122,7 +105,7 @@ export const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms))
 async function finishedWithin(runs: Running[], ms: number): Promise<boolean> {
   let timer: NodeJS.Timeout | undefined;
   const timeout = new Promise<false>((r) => { timer = setTimeout(() => r(false), ms); });
-  const all = Promise.all(runs.map((r) => r.done)).then(() => true as const);
+  const all = Promise.all(runs.map((r) => r.proc.done)).then(() => true as const);
   try {
     return await Promise.race([all, timeout]);
   } finally {
@@ -264,7 +247,7 @@ export async function runScenario(s: Scenario): Promise<ScenarioResult> {
     spec: c,
     run: start(['--filename', busOn(c.host), ...modeFlags, '--block-size', String(blockSize), ...busFlags, ...(c.flags ?? []), 'consumer'], 'pipe'),
   }));
-  for (const c of consumers) c.run.child.stdin!.end();
+  for (const c of consumers) c.run.proc.stdin!.end();
   // Let consumers set up (multicast consumers register their cursors) before input flows.
   await sleep(1000);
 
@@ -276,17 +259,15 @@ export async function runScenario(s: Scenario): Promise<ScenarioResult> {
     // blocks queued while it starts would be published back to back.
     producer = start(['-v', ...producerArgs], 'pipe');
     const ready = Date.now() + 15_000;
-    while (!producer.err.includes('bus on') && producer.child.exitCode === null && Date.now() < ready) await sleep(10);
+    while (!producer.proc.stderr().includes('bus on') && producer.proc.child.exitCode === null && Date.now() < ready) await sleep(10);
     for (let off = 0; off < input.length; off += blockSize) {
-      if (producer.child.exitCode !== null) break;
-      producer.child.stdin!.write(input.subarray(off, off + blockSize));
+      if (producer.proc.child.exitCode !== null) break;
+      producer.proc.stdin!.write(input.subarray(off, off + blockSize));
       await sleep(s.throttleMs);
     }
-    producer.child.stdin!.end();
+    producer.proc.stdin!.end();
   } else {
-    const fd = fs.openSync(inputFile, 'r');
-    producer = start(producerArgs, fd);
-    fs.closeSync(fd);
+    producer = start(producerArgs, { file: inputFile });
   }
 
   let hang = false;
@@ -301,8 +282,8 @@ export async function runScenario(s: Scenario): Promise<ScenarioResult> {
   } else if (s.mode === 'back-pressure') {
     // Exactly one consumer takes the end marker and exits; the others wait for a next stream.
     const deadline = Date.now() + timeoutMs;
-    while (Date.now() < deadline && !consumers.some((c) => c.run.child.exitCode !== null)) await sleep(50);
-    if (!consumers.some((c) => c.run.child.exitCode !== null)) hang = true;
+    while (Date.now() < deadline && !consumers.some((c) => c.run.proc.child.exitCode !== null)) await sleep(50);
+    if (!consumers.some((c) => c.run.proc.child.exitCode !== null)) hang = true;
     await sleep(500);
     for (const c of consumers) kill(c.run);
     if (consumers.every((c) => c.run.killed)) hang = true;
@@ -310,18 +291,18 @@ export async function runScenario(s: Scenario): Promise<ScenarioResult> {
     if (!(await finishedWithin(consumers.map((c) => c.run), timeoutMs))) hang = true;
     for (const c of consumers) kill(c.run);
   }
-  const pexit = await producer.done;
+  const pexit = await producer.proc.done;
   const results: ConsumerResult[] = [];
   for (const c of consumers) {
-    const exit = await c.run.done;
-    const output = Buffer.concat(c.run.out);
+    const exit = await c.run.proc.done;
+    const output = c.run.proc.stdout();
     results.push({
       host: c.spec.host,
       flags: c.spec.flags ?? [],
       code: exit.code,
       signal: exit.signal,
       killed: c.run.killed,
-      stderr: c.run.err.slice(0, 2000),
+      stderr: c.run.proc.stderr().slice(0, 2000),
       ...analyse(input, output, blockSize),
     });
   }
@@ -329,7 +310,7 @@ export async function runScenario(s: Scenario): Promise<ScenarioResult> {
   fs.rmSync(path.join(m.A, dirName), { recursive: true, force: true });
   return {
     scenario: s,
-    producer: { code: pexit.code, signal: pexit.signal, stderr: producer.err.slice(0, 2000), killed: producer.killed },
+    producer: { code: pexit.code, signal: pexit.signal, stderr: producer.proc.stderr().slice(0, 2000), killed: producer.killed },
     consumers: results,
     hang,
     ...(s.mode === 'back-pressure' && s.consumers.length > 1 && union(input, results, blockSize)),

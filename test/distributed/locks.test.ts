@@ -9,10 +9,11 @@ import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { flockSync } from 'fs-ext';
 import { afterEach, describe, expect, it } from 'vitest';
 import { MKDIR_STALE_MS, MKDIR_UPDATE_MS } from '../../src/lock/mkdir-lock.js';
-import { killAll, runFilebus, startFilebus, withTimeout } from '../helpers/procs.js';
+import { startFilebus, runFilebus, killAll } from '../helpers/procs.js';
+import { within, until } from '../helpers/wait.js';
+import { lockState } from '../helpers/bus-layout.js';
 import { mountConfig, mounts, sleep } from './harness.js';
 
 const m = mounts();
@@ -31,29 +32,7 @@ const cleanups: Array<() => void> = [];
 /** Whether some process holds the bus lock, looked at through mount A. */
 function lockHeld(busOnA: string, lock: 'flock' | 'mkdir'): boolean {
   if (lock === 'mkdir') return fs.existsSync(`${busOnA}.lock.d`);
-  let fd: number;
-  try {
-    fd = fs.openSync(`${busOnA}.lock`, 'r');
-  } catch {
-    return false;
-  }
-  try {
-    flockSync(fd, 'exnb');
-    flockSync(fd, 'un');
-    return false;
-  } catch {
-    return true;
-  } finally {
-    fs.closeSync(fd);
-  }
-}
-
-async function until(check: () => boolean, ms: number, what: string): Promise<void> {
-  const deadline = Date.now() + ms;
-  while (!check()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await sleep(5);
-  }
+  return lockState(`${busOnA}.lock`) === 'held';
 }
 
 describe.skipIf(!m)(`lock strategies across two GlusterFS mounts (${config})`, () => {
@@ -95,9 +74,9 @@ describe.skipIf(!m)(`lock strategies across two GlusterFS mounts (${config})`, (
       fs.writeFileSync(inputFile, input);
 
       // B takes the first 1 MiB chunk under the lock and blocks writing it to a pipe nobody reads.
-      const holder = startFilebus(['--filename', bus.B, ...flags, 'consumer'], { stdin: 'ignore', stdout: 'paused' });
+      const holder = startFilebus(['--filename', bus.B, ...flags, 'consumer'], { stdin: 'ignore', stdout: 'unread' });
       const producer = startFilebus(['--filename', bus.A, ...flags, 'producer'], { stdin: { file: inputFile } });
-      await until(() => lockHeld(bus.A, lock), 20_000, 'consumer B to hold the lock');
+      await until(() => lockHeld(bus.A, lock), 'consumer B to hold the lock', 20_000);
       await sleep(500);
       expect(holder.running()).toBe(true);
       expect(lockHeld(bus.A, lock)).toBe(true);
@@ -107,15 +86,15 @@ describe.skipIf(!m)(`lock strategies across two GlusterFS mounts (${config})`, (
       expect(taker.stdoutBytes()).toBe(0);
       const killedAt = performance.now();
       process.kill(-holder.pid, 'SIGKILL');
-      await until(() => taker.stdoutBytes() > 0, MKDIR_STALE_MS + 20_000, 'consumer A to get the chunk B held');
+      await until(() => taker.stdoutBytes() > 0, 'consumer A to get the chunk B held', MKDIR_STALE_MS + 20_000);
       const recoveryMs = performance.now() - killedAt;
       console.log(`[${config}] --lock ${lock}: consumer on B SIGKILLed holding the lock; consumer on A had the chunk ${recoveryMs.toFixed(0)} ms later`);
 
-      const exit = await withTimeout(taker.done, 60_000, 'consumer A to finish the stream');
+      const exit = await within(taker.done, 60_000, 'consumer A to finish the stream');
       expect(exit.code, taker.stderr()).toBe(0);
       // The chunk B held was never removed: A delivers it whole, then the rest, and the end.
       expect(taker.stdout().equals(input)).toBe(true);
-      expect((await withTimeout(producer.done, 30_000, 'the producer')).code).toBe(0);
+      expect((await within(producer.done, 30_000, 'the producer')).code).toBe(0);
       if (lock === 'flock') {
         expect(recoveryMs).toBeLessThan(2_000);
       } else {

@@ -41,18 +41,18 @@ export async function measureThroughput(mode: Exclude<Mode, 'lossy'>, size: numb
   fs.writeFileSync(inputFile, input);
   try {
     const consumer = start(['--filename', bus.B, ...modeFlags(mode), ...flags, 'consumer'], 'pipe');
-    consumer.child.stdin!.end();
+    consumer.proc.stdin!.end();
     await sleep(1000);
     const fd = fs.openSync(inputFile, 'r');
     const t0 = performance.now();
-    const producer = start(['--filename', bus.A, ...modeFlags(mode), ...flags, 'producer'], fd);
+    const producer = start(['--filename', bus.A, ...modeFlags(mode), ...flags, 'producer'], { fd });
     fs.closeSync(fd);
     const timer = setTimeout(() => { kill(consumer); kill(producer); }, 120_000);
-    await consumer.done;
+    await consumer.proc.done;
     const seconds = (performance.now() - t0) / 1000;
-    await producer.done;
+    await producer.proc.done;
     clearTimeout(timer);
-    return { mode, bytes: size, seconds, mibPerSecond: size / MiB / seconds, exact: Buffer.concat(consumer.out).equals(input) };
+    return { mode, bytes: size, seconds, mibPerSecond: size / MiB / seconds, exact: consumer.proc.stdout().equals(input) };
   } finally {
     fs.rmSync(path.dirname(inputFile), { recursive: true, force: true });
     bus.cleanup();
@@ -80,10 +80,10 @@ export async function measureLatency(mode: Exclude<Mode, 'back-pressure'>, sleep
   const interval = ['--sleep-interval', String(sleepInterval)];
   try {
     const consumer = start(['--filename', bus.B, ...modeFlags(mode), ...interval, 'consumer'], 'pipe');
-    consumer.child.stdin!.end();
+    consumer.proc.stdin!.end();
     const arrived = new Map<number, number>();
     let pending = '';
-    consumer.child.stdout!.on('data', (d: Buffer) => {
+    consumer.proc.child.stdout!.on('data', (d: Buffer) => {
       const now = performance.now();
       pending += d.toString('latin1');
       let nl: number;
@@ -96,20 +96,20 @@ export async function measureLatency(mode: Exclude<Mode, 'back-pressure'>, sleep
     await sleep(1000);
     const producer = start(['-v', '--filename', bus.A, ...modeFlags(mode), ...interval, 'producer'], 'pipe');
     const ready = Date.now() + 15_000;
-    while (!producer.err.includes('bus on') && Date.now() < ready) await sleep(10);
+    while (!producer.proc.stderr().includes('bus on') && Date.now() < ready) await sleep(10);
     const sent = new Map<number, number>();
     for (let seq = 0; seq < count; seq++) {
       sent.set(seq, performance.now());
-      producer.child.stdin!.write(`${String(seq).padStart(8, '0')} ${'x'.repeat(54)}\n`);
+      producer.proc.stdin!.write(`${String(seq).padStart(8, '0')} ${'x'.repeat(54)}\n`);
       await sleep(everyMs);
     }
     // Let the last message arrive before ending (a lossy consumer never ends on its own).
     await sleep(Math.max(1000, 5 * sleepInterval * 1000));
-    producer.child.stdin!.end();
-    await producer.done;
+    producer.proc.stdin!.end();
+    await producer.proc.done;
     if (mode === 'lossy') kill(consumer);
     const timer = setTimeout(() => kill(consumer), 30_000);
-    await consumer.done;
+    await consumer.proc.done;
     clearTimeout(timer);
     const delays = [...arrived].map(([seq, at]) => at - sent.get(seq)!).sort((a, b) => a - b);
     const pick = (q: number): number => delays[Math.min(delays.length - 1, Math.floor(q * delays.length))] ?? NaN;

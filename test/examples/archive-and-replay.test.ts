@@ -6,16 +6,11 @@
 import { createHash } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
-import { afterEach, describe, expect, it } from 'vitest';
-import { tempDir } from '../helpers/cli.js';
+import { describe, expect, it } from 'vitest';
+import { useBusDir } from '../helpers/bus-dir.js';
 import { runExample, transcript } from '../helpers/examples.js';
-import { killAll } from '../helpers/procs.js';
 
-const dirs: string[] = [];
-afterEach(async () => {
-  await killAll();
-  for (const dir of dirs.splice(0)) fs.rmSync(dir, { recursive: true, force: true });
-});
+const fixture = useBusDir('filebus-example-archive-');
 
 function sha256(data: Buffer): string {
   return createHash('sha256').update(data).digest('hex');
@@ -23,8 +18,7 @@ function sha256(data: Buffer): string {
 
 describe('examples/archive-and-replay', () => {
   it('live consumer, cat of the segments and a late --from earliest consumer all equal the input', async () => {
-    const out = tempDir('filebus-example-archive-');
-    dirs.push(out);
+    const out = fixture.dir;
     const run = await runExample('archive-and-replay/run.sh', [out]);
     expect(run.code, transcript(run)).toBe(0);
 
@@ -45,8 +39,7 @@ describe('examples/archive-and-replay', () => {
   });
 
   it('run without an output directory, it cleans up after itself', async () => {
-    const tmp = tempDir('filebus-example-tmpdir-');
-    dirs.push(tmp);
+    const tmp = fixture.dir;
     const run = await runExample('archive-and-replay/run.sh', [], { TMPDIR: tmp });
     expect(run.code, transcript(run)).toBe(0);
     const hashes = [...run.stdout.matchAll(/^([0-9a-f]{64}) {2}(input|live|archive|replay)$/gm)].map((m) => m[1]);

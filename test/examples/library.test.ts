@@ -5,22 +5,19 @@
  */
 import fs from 'node:fs';
 import path from 'node:path';
-import { afterEach, describe, expect, it } from 'vitest';
-import { ROOT, tempDir } from '../helpers/cli.js';
-import { killAll, startProcess, withTimeout } from '../helpers/procs.js';
+import { describe, expect, it } from 'vitest';
+import { ROOT } from '../helpers/cli.js';
+import { startProcess } from '../helpers/procs.js';
+import { within } from '../helpers/wait.js';
+import { useBusDir } from '../helpers/bus-dir.js';
 
-const dirs: string[] = [];
-afterEach(async () => {
-  await killAll();
-  for (const dir of dirs.splice(0)) fs.rmSync(dir, { recursive: true, force: true });
-});
+const fixture = useBusDir('filebus-example-lib-');
 
 describe('examples/library.ts', () => {
   it('carries its messages from producer to consumer and leaves no temporary directory behind', async () => {
-    const tmp = tempDir('filebus-example-lib-');
-    dirs.push(tmp);
+    const tmp = fixture.dir;
     const proc = startProcess(path.join(ROOT, 'node_modules', '.bin', 'tsx'), ['examples/library.ts'], { cwd: ROOT, env: { TMPDIR: tmp }, stdin: 'ignore' });
-    const exit = await withTimeout(proc.done, 60_000, 'examples/library.ts to finish');
+    const exit = await within(proc.done, 60_000, 'examples/library.ts to finish');
     expect(exit, proc.stderr()).toEqual({ code: 0, signal: null });
     expect(proc.stdout().toString()).toBe(['message 1', 'message 2', 'message 3', 'message 4', 'message 5', ''].join('\n'));
     // tsx keeps its compile cache there (tsx-UID); anything else is the example's.

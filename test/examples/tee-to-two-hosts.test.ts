@@ -6,21 +6,16 @@
  */
 import fs from 'node:fs';
 import path from 'node:path';
-import { afterEach, describe, expect, it } from 'vitest';
-import { tempDir } from '../helpers/cli.js';
+import { describe, expect, it } from 'vitest';
+import { useBusDir } from '../helpers/bus-dir.js';
+import { listTree } from '../helpers/bus-layout.js';
 import { runExample, transcript } from '../helpers/examples.js';
-import { killAll, listTree } from '../helpers/procs.js';
 
-const dirs: string[] = [];
-afterEach(async () => {
-  await killAll();
-  for (const dir of dirs.splice(0)) fs.rmSync(dir, { recursive: true, force: true });
-});
+const fixture = useBusDir('filebus-example-tee-');
 
 describe('examples/tee-to-two-hosts', () => {
   it('a receiver SIGKILLed mid-stream does not stop the other, which gets the tree byte for byte', async () => {
-    const out = tempDir('filebus-example-tee-');
-    dirs.push(out);
+    const out = fixture.dir;
     const run = await runExample('tee-to-two-hosts/run.sh', [out]);
     expect(run.code, transcript(run)).toBe(0);
 

@@ -4,16 +4,11 @@
  */
 import fs from 'node:fs';
 import path from 'node:path';
-import { afterEach, describe, expect, it } from 'vitest';
-import { tempDir } from '../helpers/cli.js';
+import { describe, expect, it } from 'vitest';
+import { useBusDir } from '../helpers/bus-dir.js';
 import { runExample, transcript } from '../helpers/examples.js';
-import { killAll } from '../helpers/procs.js';
 
-const dirs: string[] = [];
-afterEach(async () => {
-  await killAll();
-  for (const dir of dirs.splice(0)) fs.rmSync(dir, { recursive: true, force: true });
-});
+const fixture = useBusDir('filebus-example-queue-');
 
 function lines(file: string): string[] {
   return fs.readFileSync(file, 'utf8').split('\n').filter((line) => line !== '');
@@ -21,8 +16,7 @@ function lines(file: string): string[] {
 
 describe('examples/work-queue', () => {
   it('every job is done exactly once, and the jobs are spread over more than one worker', async () => {
-    const out = tempDir('filebus-example-queue-');
-    dirs.push(out);
+    const out = fixture.dir;
     const jobs = 90;
     const run = await runExample('work-queue/run.sh', [out], { JOBS: String(jobs) });
     expect(run.code, transcript(run)).toBe(0);

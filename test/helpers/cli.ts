@@ -1,71 +1,32 @@
-import { spawn, type ChildProcess } from 'node:child_process';
+/**
+ * Where the CLI is, test data for it, and small helpers of the CLI tests.
+ * Processes are started with procs.ts; bus directories come from bus-dir.ts.
+ */
 import { createHash, randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { flock } from 'fs-ext';
 
 export const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 export const BIN = path.join(ROOT, 'bin/filebus');
 
-/** A fresh directory under the OS temp dir, removed by the returned cleanup. */
+/** A fresh directory under the OS temp dir; the caller removes it (useBusDir in bus-dir.ts does). */
 export function tempDir(prefix = 'filebus-test-'): string {
   return fs.mkdtempSync(path.join(os.tmpdir(), prefix));
 }
 
-export interface Finished {
-  code: number | null;
-  signal: NodeJS.Signals | null;
-  stdout: Buffer;
-  stderr: string;
+/** Writes `data` to a file in `dir` and returns its path (an input to give a producer as stdin). */
+export function writeInput(dir: string, name: string, data: Buffer): string {
+  const file = path.join(dir, name);
+  fs.writeFileSync(file, data);
+  return file;
 }
 
-export interface Running {
-  child: ChildProcess;
-  /** Bytes written to stdout so far. */
-  stdout(): Buffer;
-  stderr(): string;
-  done: Promise<Finished>;
-}
-
-/** Starts `filebus ...args`; stdin is a pipe unless `input` is a path to read from. */
-export function startCli(args: readonly string[], options: { stdinFile?: string; env?: NodeJS.ProcessEnv } = {}): Running {
-  const stdin = options.stdinFile !== undefined ? fs.openSync(options.stdinFile, 'r') : 'pipe';
-  const child = spawn(process.execPath, [BIN, ...args], {
-    stdio: [stdin, 'pipe', 'pipe'],
-    env: { ...process.env, ...options.env },
-  });
-  if (typeof stdin === 'number') fs.closeSync(stdin);
-  const out: Buffer[] = [];
-  let err = '';
-  child.stdout!.on('data', (d: Buffer) => out.push(d));
-  child.stderr!.on('data', (d: Buffer) => { err += d.toString(); });
-  const done = new Promise<Finished>((resolve) => {
-    child.on('close', (code, signal) => resolve({ code, signal, stdout: Buffer.concat(out), stderr: err }));
-  });
-  return { child, stdout: () => Buffer.concat(out), stderr: () => err, done };
-}
-
-/** Runs `filebus ...args` to completion with `input` on stdin. */
-export async function runCli(args: readonly string[], input?: Buffer | string, timeoutMs = 30_000): Promise<Finished> {
-  const run = startCli(args);
-  if (input !== undefined) run.child.stdin!.end(input);
-  else run.child.stdin!.end();
-  const timer = setTimeout(() => run.child.kill('SIGKILL'), timeoutMs);
-  try {
-    return await run.done;
-  } finally {
-    clearTimeout(timer);
-  }
-}
-
-/** Polls `check` until it returns true, or throws after `timeoutMs`. */
-export async function waitUntil(check: () => boolean, timeoutMs = 10_000, what = 'condition'): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!check()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 10));
-  }
+/** The common arguments of a multicast command on bus `file`. */
+export function mc(file: string, ...args: string[]): string[] {
+  return ['--filename', file, '--multicast', ...args];
 }
 
 export function sha256(data: Buffer): string {
@@ -76,32 +37,47 @@ export function randomData(size: number): Buffer {
   return randomBytes(size);
 }
 
-/** Resolves like `promise`, or rejects naming `what` after `ms`. */
-export async function within<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`timed out after ${ms} ms waiting for ${what}`)), ms);
-  });
-  try {
-    return await Promise.race([promise, timeout]);
-  } finally {
-    clearTimeout(timer);
+/**
+ * Node source for a deterministic byte stream: AES-128-CTR keystream from a
+ * seed. Run as `node -e GENERATOR_SOURCE <bytes> <seed> <digestFile>`: writes
+ * exactly <bytes> bytes to stdout honouring back-pressure, then writes
+ * "<sha256 hex> <bytes>" of what it wrote to <digestFile>.
+ */
+export const GENERATOR_SOURCE = String.raw`
+const crypto = require('node:crypto');
+const fs = require('node:fs');
+const total = Number(process.argv[1]);
+const key = crypto.createHash('sha256').update(String(process.argv[2])).digest().subarray(0, 16);
+const cipher = crypto.createCipheriv('aes-128-ctr', key, Buffer.alloc(16));
+const hash = crypto.createHash('sha256');
+const zeros = Buffer.alloc(1 << 20);
+let left = total;
+function pump() {
+  while (left > 0) {
+    const n = Math.min(left, zeros.length);
+    const block = cipher.update(zeros.subarray(0, n));
+    left -= n;
+    hash.update(block);
+    if (!process.stdout.write(block)) return process.stdout.once('drain', pump);
   }
+  process.stdout.end(() => fs.writeFileSync(process.argv[3], hash.digest('hex') + ' ' + total));
 }
+pump();
+`;
 
 /**
- * Runs `sh -c script sh ...args` with NODE (this Node) and BIN (bin/filebus)
- * in its environment, for tests that need a real shell pipeline or
- * redirection; resolves with its exit code and stderr once it ends.
+ * Runs `fn` while holding an exclusive flock on a file in the OS temp dir,
+ * shared by every vitest worker: tests that hog the CPU (the 1 GiB round
+ * trip) and tests with timing in them (50 ms apart messages in lossy mode)
+ * take turns instead of running side by side on a 2-core machine. The
+ * kernel drops the lock if a worker dies.
  */
-export function runShell(script: string, args: readonly string[] = [], env: NodeJS.ProcessEnv = {}): Promise<{ code: number | null; stderr: string }> {
-  return new Promise((resolve) => {
-    const child = spawn('sh', ['-c', script, 'sh', ...args], {
-      stdio: ['ignore', 'ignore', 'pipe'],
-      env: { ...process.env, NODE: process.execPath, BIN, ...env },
-    });
-    let stderr = '';
-    child.stderr!.on('data', (d: Buffer) => { stderr += d.toString(); });
-    child.on('close', (code) => resolve({ code, stderr }));
-  });
+export async function exclusively<T>(name: string, fn: () => Promise<T>): Promise<T> {
+  const fd = fs.openSync(path.join(os.tmpdir(), `filebus-cli-tests.${name}.lock`), 'a');
+  try {
+    await new Promise<void>((resolve, reject) => flock(fd, 'ex', (error) => (error ? reject(error) : resolve())));
+    return await fn();
+  } finally {
+    fs.closeSync(fd); // releases the lock
+  }
 }

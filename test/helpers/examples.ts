@@ -6,8 +6,9 @@
  */
 import fs from 'node:fs';
 import path from 'node:path';
-import { BIN, ROOT, within } from './cli.js';
+import { BIN, ROOT } from './cli.js';
 import { startProcess } from './procs.js';
+import { within } from './wait.js';
 
 export interface ScriptRun {
   code: number | null;

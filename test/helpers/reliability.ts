@@ -1,159 +1,26 @@
 /**
- * Helpers for the reliability and security fault suite (test/reliability/):
+ * Helpers for the reliability and security fault suite (test/reliability/),
+ * beside the shared ones (processes: procs.ts; records and chunks:
+ * records.ts; the bus on disk: bus-layout.ts):
  *
- * - self-checking records and chunks: a chunk is K fixed-size records of one
- *   tag with consecutive sequence numbers, each record carrying its own
- *   CRC-32, so a consumer's output alone shows which chunks it emitted,
- *   whether any was torn, spliced or repeated, and which bytes of a chunk a
- *   killed consumer got out;
- * - processes: `node bin/filebus ...` whose stdout is parsed as it arrives,
- *   paused or flowing at the test's choice, SIGKILLed at a chosen instant;
+ * - the delivery rule a chain of killed consumers must keep (checkChain);
+ * - SIGKILL of one process at a chosen instant (sigkill);
  * - a FIFO the test feeds whole blocks into (writes of at most PIPE_BUF bytes
  *   are atomic, so a producer reading it always holds whole blocks);
  * - VmRSS sampling, tmpfs mounts, one-line error checks, and the shared
  *   results file the suite reports its figures in.
  */
-import { execFileSync, spawn, spawnSync, type ChildProcess, type StdioOptions } from 'node:child_process';
+import { execFileSync, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
 import { crc32 } from 'node:zlib';
 import { flockSync } from 'fs-ext';
-import { BIN, ROOT } from './cli.js';
-
-export { BIN, ROOT };
+import { ROOT } from './cli.js';
+import type { Exit, Proc } from './procs.js';
+import { chunk, chunkBytes, type ChunkRef, type Format } from './records.js';
 
 /** How many fault runs per mode; RELIABILITY_RUNS overrides it (for a quick local look). */
 export const RUNS = Number(process.env.RELIABILITY_RUNS ?? 200);
-
-// ------------------------------------------------------------------ records
-
-/**
- * A record of `size` bytes (a multiple of 8, at least 40):
- * `TTTTTT:SSSSSSSSSS:<filler>:CCCCCCCC\n`, tag T (6 characters), sequence
- * number S (10 digits), and C the CRC-32 of everything before the last colon.
- */
-export function record(tag: string, seq: number, size: number): Buffer {
-  if (tag.length !== 6) throw new Error(`tag must be 6 characters: ${tag}`);
-  const out = Buffer.allocUnsafe(size);
-  out.write(`${tag}:${String(seq).padStart(10, '0')}:`, 0, 'latin1');
-  // The filler only has to differ between neighbours: the checksum catches a torn or spliced record.
-  out.fill(97 + ((seq + tag.charCodeAt(5)) % 26), 18, size - 10);
-  out.write(`:${(crc32(out.subarray(0, size - 10)) >>> 0).toString(16).padStart(8, '0')}\n`, size - 10, 'latin1');
-  return out;
-}
-
-export interface Format {
-  /** Bytes per record. */
-  readonly recordSize: number;
-  /** Records per chunk. */
-  readonly perChunk: number;
-}
-
-export function chunkBytes(format: Format): number {
-  return format.recordSize * format.perChunk;
-}
-
-/** Chunk `index` of stream `tag`: records index*K .. index*K+K-1. */
-export function chunk(format: Format, tag: string, index: number): Buffer {
-  const out = Buffer.allocUnsafe(chunkBytes(format));
-  for (let i = 0; i < format.perChunk; i++) record(tag, index * format.perChunk + i, format.recordSize).copy(out, i * format.recordSize);
-  return out;
-}
-
-/** Chunks first .. first+count-1 of `tag`, back to back. */
-export function chunks(format: Format, tag: string, count: number, first = 0): Buffer {
-  const size = chunkBytes(format);
-  const out = Buffer.allocUnsafe(size * count);
-  for (let c = 0; c < count; c++) chunk(format, tag, first + c).copy(out, c * size);
-  return out;
-}
-
-/** Parses one record; throws naming what is wrong. */
-export function parseRecord(buf: Buffer, size: number): { tag: string; seq: number } {
-  if (buf.length !== size) throw new Error(`record of ${buf.length} bytes, expected ${size}`);
-  if (buf[6] !== 0x3a || buf[17] !== 0x3a || buf[size - 10] !== 0x3a || buf[size - 1] !== 0x0a) {
-    throw new Error(`malformed record ${JSON.stringify(buf.toString('latin1', 0, Math.min(40, size)))}`);
-  }
-  const crc = parseInt(buf.toString('latin1', size - 9, size - 1), 16);
-  if ((crc32(buf.subarray(0, size - 10)) >>> 0) !== crc) {
-    throw new Error(`record fails its checksum: ${JSON.stringify(buf.toString('latin1', 0, Math.min(40, size)))}`);
-  }
-  const seqText = buf.toString('latin1', 7, 17);
-  if (!/^\d{10}$/.test(seqText)) throw new Error(`bad sequence number ${JSON.stringify(seqText)}`);
-  return { tag: buf.toString('latin1', 0, 6), seq: Number(seqText) };
-}
-
-export interface ChunkRef {
-  readonly tag: string;
-  readonly index: number;
-}
-
-/**
- * Splits a stream of whole chunks as it arrives. Each complete chunk is
- * checked: every record intact, one tag, consecutive sequence numbers
- * starting at a multiple of K. Bytes after the last whole chunk are kept as
- * `pending` (what a killed consumer got out of the chunk it was writing).
- * The first problem is kept in `error` (never thrown from a data handler).
- */
-export class ChunkReader {
-  readonly format: Format;
-  readonly chunks: ChunkRef[] = [];
-  bytes = 0;
-  error: Error | undefined;
-  #pending: Buffer[] = [];
-  #pendingBytes = 0;
-  readonly #onChunk: ((ref: ChunkRef) => void) | undefined;
-
-  constructor(format: Format, onChunk?: (ref: ChunkRef) => void) {
-    this.format = format;
-    this.#onChunk = onChunk;
-  }
-
-  get pending(): Buffer {
-    return Buffer.concat(this.#pending);
-  }
-
-  push(data: Buffer): void {
-    this.bytes += data.length;
-    if (this.error) return;
-    const size = chunkBytes(this.format);
-    this.#pending.push(data);
-    this.#pendingBytes += data.length;
-    if (this.#pendingBytes < size) return;
-    let buf = Buffer.concat(this.#pending);
-    let off = 0;
-    try {
-      while (buf.length - off >= size) {
-        const ref = checkChunk(buf.subarray(off, off + size), this.format);
-        this.chunks.push(ref);
-        this.#onChunk?.(ref);
-        off += size;
-      }
-    } catch (error) {
-      this.error = new Error(`at output byte ${this.bytes - (buf.length - off)}: ${(error as Error).message}`);
-    }
-    buf = buf.subarray(off);
-    this.#pending = buf.length > 0 ? [Buffer.from(buf)] : [];
-    this.#pendingBytes = buf.length;
-  }
-}
-
-/** Checks one whole chunk and says which it is. */
-export function checkChunk(buf: Buffer, format: Format): ChunkRef {
-  const { recordSize, perChunk } = format;
-  let first: { tag: string; seq: number } | undefined;
-  for (let i = 0; i < perChunk; i++) {
-    const r = parseRecord(buf.subarray(i * recordSize, (i + 1) * recordSize), recordSize);
-    if (!first) {
-      if (r.seq % perChunk !== 0) throw new Error(`chunk does not start on a chunk boundary: ${r.tag} record ${r.seq}`);
-      first = r;
-    } else if (r.tag !== first.tag || r.seq !== first.seq + i) {
-      throw new Error(`torn chunk: record ${i} of chunk ${first.tag}#${first.seq / perChunk} is ${r.tag} record ${r.seq}`);
-    }
-  }
-  return { tag: first!.tag, index: first!.seq / perChunk };
-}
 
 /**
  * The at-least-once-at-one-boundary rule of a chain of consumers run one
@@ -219,166 +86,13 @@ export function checkChain(
   return { chunks: count, repeatsWhole, repeatsPrefix, prefixBytes };
 }
 
-// ---------------------------------------------------------------- processes
-
-export interface Exit {
-  code: number | null;
-  signal: NodeJS.Signals | null;
-}
-
-export interface Proc {
-  readonly child: ChildProcess;
-  readonly pid: number;
-  readonly startedAt: number;
-  /** When the first stdout byte arrived (undefined before). */
-  firstOutputAt: number | undefined;
-  stderr(): string;
-  /** Stops reading stdout (the process blocks once the socket buffer is full). */
-  pause(): void;
-  /** Reads stdout as it comes. */
-  flow(): void;
-  /** Settles when the process has exited. */
-  readonly exited: Promise<Exit>;
-  /** Settles when it has exited and all of its stdout has been read (flowing). */
-  readonly closed: Promise<Exit>;
-  running(): boolean;
-}
-
-const tracked = new Set<Proc>();
-
-export interface SpawnOptions {
-  /** 'ignore' (/dev/null, the default), a file path, or an open descriptor (the caller closes it). */
-  stdin?: 'ignore' | string | number;
-  /** Called with every piece of stdout. */
-  onData?: (data: Buffer) => void;
-  /** Start with stdout not being read. */
-  paused?: boolean;
-  /** Run as this command prefix instead of the current node (e.g. setpriv ... node). */
-  prefix?: readonly string[];
-  cwd?: string;
-  env?: NodeJS.ProcessEnv;
-  /** Path of bin/filebus to run (a copy reachable by another user). */
-  bin?: string;
-}
-
-/** Starts `node bin/filebus ...args`, tracked for killAllTracked(). */
-export function spawnFilebus(args: readonly string[], options: SpawnOptions = {}): Proc {
-  let stdinFd: number | 'ignore' = 'ignore';
-  let opened: number | undefined;
-  if (typeof options.stdin === 'number') stdinFd = options.stdin;
-  else if (options.stdin !== undefined && options.stdin !== 'ignore') stdinFd = opened = fs.openSync(options.stdin, 'r');
-  const stdio: StdioOptions = [stdinFd, 'pipe', 'pipe'];
-  const bin = options.bin ?? BIN;
-  const [command, ...prefixArgs] = options.prefix ?? [process.execPath];
-  const child = spawn(command!, [...prefixArgs, bin, ...args], { stdio, cwd: options.cwd, env: { ...process.env, ...options.env } });
-  if (opened !== undefined) fs.closeSync(opened);
-  let err = '';
-  child.stderr!.on('data', (d: Buffer) => { err += d.toString(); });
-  const out = child.stdout!;
-  const onData = (d: Buffer): void => {
-    if (proc.firstOutputAt === undefined) proc.firstOutputAt = Date.now();
-    options.onData?.(d);
-  };
-  let exitedFlag = false;
-  const exited = new Promise<Exit>((resolve) => child.on('exit', (code, signal) => { exitedFlag = true; resolve({ code, signal }); }));
-  const closed = new Promise<Exit>((resolve) => child.on('close', (code, signal) => { tracked.delete(proc); resolve({ code, signal }); }));
-  let flowing = false;
-  // A paused stream needs a 'readable' listener, or Node resumes (and so
-  // drains into nowhere) unread stdio when the child exits; a flowing one
-  // must not have one, or 'data' waits for read() calls.
-  const onReadable = (): void => {};
-  const proc: Proc = {
-    child,
-    pid: child.pid!,
-    startedAt: Date.now(),
-    firstOutputAt: undefined,
-    stderr: () => err,
-    pause() {
-      if (flowing) { out.off('data', onData); out.pause(); flowing = false; }
-      if (out.listenerCount('readable') === 0) out.on('readable', onReadable);
-    },
-    flow() {
-      if (flowing) return;
-      flowing = true;
-      out.off('readable', onReadable);
-      out.on('data', onData);
-      out.resume();
-    },
-    exited,
-    closed,
-    running: () => !exitedFlag && child.exitCode === null && child.signalCode === null,
-  };
-  tracked.add(proc);
-  if (options.paused) proc.pause();
-  else proc.flow();
-  return proc;
-}
-
-/** SIGKILLs a process and waits for it to be gone (a flock it held is released by then). */
+/**
+ * SIGKILLs the process itself (not its group: under strace, the tracer) and
+ * waits until it has exited (a flock it held is released by then).
+ */
 export async function sigkill(proc: Proc): Promise<Exit> {
   try { proc.child.kill('SIGKILL'); } catch { /* already gone */ }
   return proc.exited;
-}
-
-/** SIGKILLs every tracked process still running, and waits for them. */
-export async function killAllTracked(): Promise<void> {
-  const procs = [...tracked];
-  for (const p of procs) {
-    if (p.running()) { try { p.child.kill('SIGKILL'); } catch { /* gone */ } }
-    p.flow();
-  }
-  await Promise.all(procs.map((p) => Promise.race([p.closed, delay(5000)])));
-  tracked.clear();
-}
-
-/** Runs filebus to the end (or until timeoutMs, then SIGKILL). */
-export async function runFilebus(
-  args: readonly string[],
-  options: SpawnOptions & { timeoutMs?: number } = {},
-): Promise<Exit & { stdout: Buffer; stderr: string; timedOut: boolean }> {
-  const out: Buffer[] = [];
-  const proc = spawnFilebus(args, { ...options, onData: (d) => out.push(d) });
-  let timedOut = false;
-  const timer = setTimeout(() => { timedOut = true; proc.child.kill('SIGKILL'); }, options.timeoutMs ?? 30_000);
-  try {
-    const exit = await proc.closed;
-    return { ...exit, stdout: Buffer.concat(out), stderr: proc.stderr(), timedOut };
-  } finally {
-    clearTimeout(timer);
-  }
-}
-
-export function delay(ms: number): Promise<void> {
-  return new Promise((r) => setTimeout(r, ms));
-}
-
-/** Polls `check` every `everyMs` until true (ENOENT counts as not yet); throws after timeoutMs naming `what`. */
-export async function until(check: () => boolean, what: string, timeoutMs = 30_000, everyMs = 2): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  const look = (): boolean => {
-    try {
-      return check();
-    } catch (error) {
-      if ((error as NodeJS.ErrnoException).code === 'ENOENT') return false; // not created yet
-      throw error;
-    }
-  };
-  while (!look()) {
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
-    await delay(everyMs);
-  }
-}
-
-export async function within<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  try {
-    return await Promise.race([
-      promise,
-      new Promise<never>((_, reject) => { timer = setTimeout(() => reject(new Error(`timed out after ${ms} ms waiting for ${what}`)), ms); }),
-    ]);
-  } finally {
-    clearTimeout(timer);
-  }
 }
 
 // -------------------------------------------------------------------- FIFOs
@@ -458,91 +172,7 @@ export class BlockFeeder {
   }
 }
 
-// -------------------------------------------------------------- bus on disk
-
-export function tempDir(prefix: string): string {
-  return fs.mkdtempSync(path.join(os.tmpdir(), prefix));
-}
-
-/** Names of filebus temporary files for bus `file` (`.BASE.HOST.PID.N.HEX.new`) and the reference's FILE.__new__. */
-export function tempNames(file: string): string[] {
-  const base = path.basename(file);
-  return fs.readdirSync(path.dirname(file)).filter((n) => (n.startsWith(`.${base}.`) && n.endsWith('.new')) || n === `${base}.__new__`);
-}
-
-/** The pid in a filebus temporary name, or undefined. */
-export function tempPid(file: string, name: string): number | undefined {
-  const m = /^([A-Za-z0-9_-]+)\.(\d+)\.\d+\.[0-9a-f]{8}\.new$/.exec(name.slice(path.basename(file).length + 2));
-  return m ? Number(m[2]) : undefined;
-}
-
-/** Whether someone holds an exclusive flock on `file` (undefined if it does not exist). */
-export function lockHeld(file: string): boolean | undefined {
-  let fd: number;
-  try {
-    fd = fs.openSync(file, fs.constants.O_RDONLY | fs.constants.O_NOFOLLOW);
-  } catch (error) {
-    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
-    throw error;
-  }
-  try {
-    flockSync(fd, 'shnb');
-    flockSync(fd, 'un');
-    return false;
-  } catch (error) {
-    const code = (error as NodeJS.ErrnoException).code;
-    if (code === 'EAGAIN' || code === 'EWOULDBLOCK') return true;
-    throw error;
-  } finally {
-    fs.closeSync(fd);
-  }
-}
-
-export interface Segment {
-  readonly seq: number;
-  readonly crc: number;
-  readonly name: string;
-  readonly path: string;
-}
-
-export function segmentList(file: string): Segment[] {
-  let names: string[];
-  try {
-    names = fs.readdirSync(`${file}.segments`);
-  } catch (error) {
-    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return [];
-    throw error;
-  }
-  const out: Segment[] = [];
-  for (const name of names) {
-    const m = /^(\d{20})\.([0-9a-f]{8})$/.exec(name);
-    if (m) out.push({ seq: Number(m[1]), crc: parseInt(m[2]!, 16), name, path: path.join(`${file}.segments`, name) });
-  }
-  return out.sort((a, b) => a.seq - b.seq);
-}
-
-export function segmentName(seq: number, data: Buffer): string {
-  return `${String(seq).padStart(20, '0')}.${(crc32(data) >>> 0).toString(16).padStart(8, '0')}`;
-}
-
-export function cursorRecord(position: number): Buffer {
-  const digits = String(position).padStart(20, '0');
-  return Buffer.from(`${digits} ${(crc32(digits) >>> 0).toString(16).padStart(8, '0')}\n`);
-}
-
-/** The position in a cursor file (undefined if absent); throws on a bad record. */
-export function readCursorFile(file: string): number | undefined {
-  let text: string;
-  try {
-    text = fs.readFileSync(file, 'latin1');
-  } catch (error) {
-    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
-    throw error;
-  }
-  const m = /^(\d{20}) ([0-9a-f]{8})\n$/.exec(text);
-  if (!m || (crc32(m[1]!) >>> 0) !== parseInt(m[2]!, 16)) throw new Error(`bad cursor record in ${file}: ${JSON.stringify(text)}`);
-  return Number(m[1]);
-}
+// ------------------------------------------------------------------ symlinks
 
 /** What identifies a file's content and last change: the test proves a symlink target kept all of it. */
 export function fingerprint(file: string): { ino: number; size: number; mtimeNs: bigint; ctimeNs: bigint; mode: number; content: string } {
@@ -645,6 +275,15 @@ export function writeResults(section: string, figures: Record<string, unknown>):
 
 function sortKeys(o: Record<string, unknown>): Record<string, unknown> {
   return Object.fromEntries(Object.entries(o).sort(([a], [b]) => a.localeCompare(b)));
+}
+
+// ------------------------------------------------------------------ figures
+
+/** The middle value (the upper one of an even count), NaN for none: the drills' typical figure. */
+export function median(values: readonly number[]): number {
+  if (values.length === 0) return NaN;
+  const s = [...values].sort((a, b) => a - b);
+  return s[Math.floor(s.length / 2)]!;
 }
 
 // ----------------------------------------------------------------- random

@@ -1,12 +1,11 @@
 /**
  * Runs filebus implementations side by side on one bus: ours (bin/filebus
  * under this Node) and the reference (any executable that behaves like the
- * Python `filebus`, named by FILEBUS_REFERENCE). Every process started here
- * is tracked so a test can kill what is still running.
+ * Python `filebus`, named by FILEBUS_REFERENCE). Processes come from the
+ * shared harness (procs.ts), so its killAll() ends what is still running.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
-import fs from 'node:fs';
 import { BIN } from '../helpers/cli.js';
+import { startProcess, type Ended, type Proc } from '../helpers/procs.js';
 
 export interface Impl {
   readonly name: 'ours' | 'reference';
@@ -20,35 +19,20 @@ export function referenceImpl(launcher: string): Impl {
   return { name: 'reference', command: launcher, prefix: [] };
 }
 
-export interface Exit {
-  code: number | null;
-  signal: NodeJS.Signals | null;
-  stdout: Buffer;
-  stderr: string;
-}
-
-export interface BusProcess {
+/** A process of the shared harness (procs.ts), knowing which implementation it runs. */
+export interface BusProcess extends Proc {
   readonly impl: Impl;
-  readonly child: ChildProcess;
-  /** stdout collected so far. */
-  stdout(): Buffer;
-  stdoutBytes(): number;
-  stderr(): string;
-  running(): boolean;
-  /** Settles once the process has exited and its stdio is closed. */
-  readonly done: Promise<Exit>;
   /** Writes to stdin (a pipe), resolving once the data is handed to the kernel. */
   write(data: Buffer): Promise<void>;
   endInput(): void;
   /** SIGTERM, then SIGKILL after `graceMs`; resolves with the exit. */
-  stop(graceMs?: number): Promise<Exit>;
+  stop(graceMs?: number): Promise<Ended>;
 }
-
-const live = new Set<BusProcess>();
 
 /**
  * Starts `impl [options...] command`. Options come before the command: the
- * reference's argparse only accepts its global options there.
+ * reference's argparse only accepts its global options there. A producer
+ * reads a pipe (or `io.stdinFile`); a consumer, /dev/null.
  */
 export function startBus(
   impl: Impl,
@@ -56,71 +40,34 @@ export function startBus(
   options: readonly string[],
   io: { stdinFile?: string } = {},
 ): BusProcess {
-  const stdinFd = io.stdinFile !== undefined ? fs.openSync(io.stdinFile, 'r') : undefined;
-  const child = spawn(impl.command, [...impl.prefix, ...options, command], {
-    stdio: [stdinFd ?? (command === 'producer' ? 'pipe' : 'ignore'), 'pipe', 'pipe'],
+  const proc = startProcess(impl.command, [...impl.prefix, ...options, command], {
+    stdin: io.stdinFile !== undefined ? { file: io.stdinFile } : command === 'producer' ? 'pipe' : 'ignore',
   });
-  if (stdinFd !== undefined) fs.closeSync(stdinFd);
-  const out: Buffer[] = [];
-  let outBytes = 0;
-  let err = '';
-  let exited = false;
-  child.stdout!.on('data', (d: Buffer) => { out.push(d); outBytes += d.length; });
-  child.stderr!.on('data', (d: Buffer) => { err += d.toString(); });
-  child.stdin?.on('error', () => { /* the producer died; its exit says why */ });
-  const done = new Promise<Exit>((resolve) => {
-    child.on('exit', () => { exited = true; });
-    child.on('close', (code, signal) => {
-      exited = true;
-      live.delete(proc);
-      resolve({ code, signal, stdout: Buffer.concat(out), stderr: err });
-    });
-    child.on('error', (error) => {
-      exited = true;
-      live.delete(proc);
-      resolve({ code: null, signal: null, stdout: Buffer.concat(out), stderr: `${err}spawn failed: ${error.message}` });
-    });
-  });
-  const proc: BusProcess = {
+  return Object.assign(proc, {
     impl,
-    child,
-    stdout: () => Buffer.concat(out),
-    stdoutBytes: () => outBytes,
-    stderr: () => err,
-    running: () => !exited,
-    done,
-    write: (data) => new Promise((resolve, reject) => {
-      child.stdin!.write(data, (error) => (error ? reject(error) : resolve()));
+    write: (data: Buffer) => new Promise<void>((resolve, reject) => {
+      proc.stdin!.write(data, (error) => (error ? reject(error) : resolve()));
     }),
-    endInput: () => { child.stdin?.end(); },
+    endInput: () => { proc.stdin?.end(); },
     async stop(graceMs = 3000) {
-      if (!exited) child.kill('SIGTERM');
-      const timer = setTimeout(() => { if (!exited) child.kill('SIGKILL'); }, graceMs);
+      if (proc.running()) proc.child.kill('SIGTERM');
+      const timer = setTimeout(() => { if (proc.running()) proc.child.kill('SIGKILL'); }, graceMs);
       try {
-        return await done;
+        return await proc.ended;
       } finally {
         clearTimeout(timer);
       }
     },
-  };
-  live.add(proc);
-  return proc;
-}
-
-/** Kills every process still running (for afterEach). */
-export async function killAll(): Promise<void> {
-  const procs = [...live];
-  for (const p of procs) p.child.kill('SIGKILL');
-  await Promise.all(procs.map((p) => p.done));
+  });
 }
 
 /** A short description of a finished process, for assertion messages. */
-export function describeExit(p: BusProcess, exit: Exit): string {
+export function describeExit(p: BusProcess, exit: Ended): string {
   return `${p.impl.name} ${p.child.spawnargs.slice(-1)[0]} exited code=${exit.code} signal=${exit.signal}; stderr: ${exit.stderr.trim().slice(-2000) || '(empty)'}`;
 }
 
 /** Resolves with `p`'s exit, or rejects after `ms` (the process is left running for killAll). */
-export async function exitWithin(p: BusProcess, ms: number, what: string): Promise<Exit> {
+export async function exitWithin(p: BusProcess, ms: number, what: string): Promise<Ended> {
   let timer: NodeJS.Timeout | undefined;
   const timeout = new Promise<never>((_, reject) => {
     timer = setTimeout(() => reject(new Error(
@@ -129,7 +76,7 @@ export async function exitWithin(p: BusProcess, ms: number, what: string): Promi
     )), ms);
   });
   try {
-    return await Promise.race([p.done, timeout]);
+    return await Promise.race([p.ended, timeout]);
   } finally {
     clearTimeout(timer);
   }

@@ -17,7 +17,8 @@ import os from 'node:os';
 import path from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { setTimeout as delay } from 'node:timers/promises';
-import { OURS, killAll, referenceImpl, startBus, type Impl } from './bus-process.js';
+import { killAll } from '../helpers/procs.js';
+import { OURS, referenceImpl, startBus, type Impl } from './bus-process.js';
 
 const REFERENCE = process.env.FILEBUS_REFERENCE;
 if (!REFERENCE) {
@@ -49,7 +50,7 @@ async function throughput(producer: Impl, consumer: Impl, size: number, blockSiz
   c.child.stdout!.once('data', () => { first = performance.now(); });
   const start = performance.now();
   const p = startBus(producer, 'producer', ['--back-pressure', '--block-size', String(blockSize), '--filename', bus], { stdinFile: input });
-  const [pExit, cExit] = await Promise.all([p.done, c.done]);
+  const [pExit, cExit] = await Promise.all([p.ended, c.ended]);
   const end = performance.now();
   const ok = pExit.code === 0 && cExit.code === 0 && cExit.stdout.length === size &&
     createHash('sha256').update(cExit.stdout).digest('hex') === sha(input);

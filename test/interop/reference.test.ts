@@ -16,10 +16,11 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { setTimeout as delay } from 'node:timers/promises';
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { BIN, tempDir, waitUntil } from '../helpers/cli.js';
-import { waitForWatch } from '../helpers/procs.js';
+import { BIN, tempDir } from '../helpers/cli.js';
+import { killAll, waitForWatch } from '../helpers/procs.js';
+import { until } from '../helpers/wait.js';
 import {
-  OURS, describeExit, exitWithin, isInterleaving, killAll, referenceImpl, startBus,
+  OURS, describeExit, exitWithin, isInterleaving, referenceImpl, startBus,
   type BusProcess, type Impl,
 } from './bus-process.js';
 
@@ -110,7 +111,7 @@ describe.skipIf(!REFERENCE)(SUITE, () => {
     const producer = startBus(producerImpl, 'producer', producerArgs, { stdinFile: input });
     if (!consumer) {
       // The producer publishes its first chunk (or the end marker) and waits for it to be taken.
-      await waitUntil(() => fs.existsSync(bus) || !producer.running(), 20_000, 'the first chunk');
+      await until(() => fs.existsSync(bus) || !producer.running(), 'the first chunk', 20_000);
       consumer = startBus(consumerImpl, 'consumer', consumerArgs);
     }
     const [pExit, cExit] = await Promise.all([
@@ -168,7 +169,7 @@ describe.skipIf(!REFERENCE)(SUITE, () => {
           if (sent > 0) await delay(100);
           await producer.write(message);
           sent += message.length;
-          await waitUntil(() => consumer.stdoutBytes() >= sent || !consumer.running(), 20_000).catch(() => {
+          await until(() => consumer.stdoutBytes() >= sent || !consumer.running(), 'the consumer to have what was sent', 20_000).catch(() => {
             expect.fail(`the ${consumerImpl.name} consumer has ${consumer.stdoutBytes()} of the ${sent} bytes sent so far`);
           });
         }
@@ -195,16 +196,16 @@ describe.skipIf(!REFERENCE)(SUITE, () => {
           const second = binary(23);
           const consumer = startBus(consumerImpl, 'consumer', [...(consumerImpl === REF ? ['-v', '-v'] : []), '--filename', bus]);
           // Looking for FILE: the reference's event loop is running (its debug log says so), ours has its watch.
-          if (consumerImpl === REF) await waitUntil(() => consumer.stderr().includes('Using selector'), 20_000, 'the reference consumer to run');
+          if (consumerImpl === REF) await until(() => consumer.stderr().includes('Using selector'), 'the reference consumer to run', 20_000);
           else await waitForWatch(consumer.child.pid!);
           // Our producer holds its first chunk for two of its --sleep-intervals:
           // 0.5 s here, so that the reference's 0.1 s polls get several chances
           // even on a loaded machine (the old code did not hold it at all).
           const producer = startBus(producerImpl, 'producer', [...(producerImpl === OURS ? ['--sleep-interval', '0.5'] : []), '--filename', bus]);
           await producer.write(first);
-          await waitUntil(() => fs.existsSync(bus), 20_000, 'the first chunk at FILE');
+          await until(() => fs.existsSync(bus), 'the first chunk at FILE', 20_000);
           await producer.write(second);
-          await waitUntil(() => consumer.stdoutBytes() >= first.length + second.length, 5_000).catch(() => {});
+          await until(() => consumer.stdoutBytes() >= first.length + second.length, 'both chunks', 5_000).catch(() => {});
           producer.endInput();
           const pExit = await exitWithin(producer, 20_000, 'producer at end of input');
           expect(pExit.code, describeExit(producer, pExit)).toBe(0);
@@ -227,7 +228,7 @@ describe.skipIf(!REFERENCE)(SUITE, () => {
         const producer = startBus(producerImpl, 'producer', ['--block-size', String(1 << 20), '--filename', bus], { stdinFile: input });
         const pExit = await exitWithin(producer, 20_000, 'producer at end of input');
         expect(pExit.code, describeExit(producer, pExit)).toBe(0);
-        await waitUntil(() => consumer.stdoutBytes() >= data.length, 10_000, 'the whole message').catch(() => {});
+        await until(() => consumer.stdoutBytes() >= data.length, 'the whole message', 10_000).catch(() => {});
         await delay(300);
         const cExit = await consumer.stop();
         expectSameBytes(cExit.stdout, data, `${consumerImpl.name} lossy consumer output`);
@@ -248,7 +249,7 @@ describe.skipIf(!REFERENCE)(SUITE, () => {
       // ours has started.
       const half = data.length / 2;
       await producer.write(data.subarray(0, half));
-      await waitUntil(() => refConsumer.stdoutBytes() > 0, 20_000, 'the reference consumer\'s first chunk');
+      await until(() => refConsumer.stdoutBytes() > 0, 'the reference consumer\'s first chunk', 20_000);
       const ourConsumer = startBus(OURS, 'consumer', common);
       await waitForWatch(ourConsumer.child.pid!);
       await producer.write(data.subarray(half));
@@ -257,8 +258,8 @@ describe.skipIf(!REFERENCE)(SUITE, () => {
       expect(pExit.code, describeExit(producer, pExit)).toBe(0);
       // Exactly one consumer takes the end marker and exits 0; the other keeps waiting.
       const first = await Promise.race([
-        refConsumer.done.then((exit) => ({ proc: refConsumer, exit })),
-        ourConsumer.done.then((exit) => ({ proc: ourConsumer, exit })),
+        refConsumer.ended.then((exit) => ({ proc: refConsumer, exit })),
+        ourConsumer.ended.then((exit) => ({ proc: ourConsumer, exit })),
         delay(20_000).then(() => undefined),
       ]);
       expect(first, 'a consumer exits at the end marker').toBeDefined();

@@ -8,12 +8,12 @@
 import { once } from 'node:events';
 import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
 import { Readable, Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { afterEach, describe, expect, it } from 'vitest';
-import { within } from '../helpers/cli.js';
+import { within } from '../helpers/wait.js';
+import { useBusDir } from '../helpers/bus-dir.js';
 import {
   BUS_MODES,
   Consumer,
@@ -41,13 +41,12 @@ async function settle(promise: Promise<unknown>): Promise<{ ok: true; value: unk
   }
 }
 
-const dirs: string[] = [];
+const tmp = useBusDir('filebus-lib-');
 const streams: Array<Producer | Consumer> = [];
 
+/** A fresh directory for a bus (each call another), removed after the test. */
 function busDir(): string {
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'filebus-lib-'));
-  dirs.push(dir);
-  return dir;
+  return tmp.another();
 }
 
 function busFile(): string {
@@ -82,6 +81,7 @@ function leftovers(file: string): string[] {
   return fs.readdirSync(path.dirname(file)).filter((name) => name !== base && name !== `${base}.lock`);
 }
 
+// Runs before the fixture's cleanup (after-hooks run last registered first).
 afterEach(async () => {
   await Promise.all(
     streams.splice(0).map((s) => {
@@ -92,7 +92,6 @@ afterEach(async () => {
       return within(closed, 5_000, 'a stream to close in cleanup').catch(() => {});
     }),
   );
-  for (const dir of dirs.splice(0)) fs.rmSync(dir, { recursive: true, force: true });
 });
 
 describe('exports', () => {

@@ -5,15 +5,15 @@
  */
 import fs from 'node:fs';
 import path from 'node:path';
-import { afterEach, describe, expect, it } from 'vitest';
-import { spawnSync } from 'node:child_process';
-import { BIN, randomData } from '../helpers/cli.js';
-import {
-  busLockFree, cleanup, tempFiles, cursorIds, cursorPath, mc, parseRecords, readCursor, RECORD, records, registered, run, scratch, segments, start, until, within,
-  writeInput,
-} from '../helpers/multicast.js';
+import { describe, expect, it } from 'vitest';
+import { randomData, writeInput, mc } from '../helpers/cli.js';
+import { startFilebus, runFilebus } from '../helpers/procs.js';
+import { within, until } from '../helpers/wait.js';
+import { useBusDir } from '../helpers/bus-dir.js';
+import { segments, cursorPath, cursorIds, registered, readCursor, tempFiles, busLockFree } from '../helpers/bus-layout.js';
+import { RECORD_SIZE, records, parseRecords } from '../helpers/records.js';
 
-afterEach(cleanup);
+const tmp = useBusDir('filebus-multicast-');
 
 describe('named multicast consumer', () => {
   // Small chunks: the kill lands between whole chunks. 64 KiB chunks, read
@@ -22,34 +22,34 @@ describe('named multicast consumer', () => {
     { block: 4096, chunks: 600, killAfter: 150, throttle: 4096 },
     { block: 65536, chunks: 64, killAfter: 16, throttle: 16384 },
   ])('killed with SIGKILL and restarted, it resumes at its cursor: at most the boundary chunk repeats ($block-byte chunks)', async ({ block, chunks, killAfter, throttle }) => {
-    const dir = scratch();
+    const dir = tmp.dir;
     const bus = path.join(dir, 'bus');
-    const input = records('R', (chunks * block) / RECORD);
+    const input = records('R', (chunks * block) / RECORD_SIZE);
     const inputFile = writeInput(dir, 'input', input);
 
-    const first = start(mc(bus, '--name', 'alice', 'consumer'), { mode: 'pause' });
+    const first = startFilebus(mc(bus, '--name', 'alice', 'consumer'), { paused: true });
     await until(() => registered(bus, 'alice'), 'alice to register');
     expect(readCursor(cursorPath(bus, 'alice'))).toBe(1);
     first.throttle(throttle, 2);
-    const producer = start(mc(bus, '--block-size', String(block), 'producer'), { stdin: inputFile });
+    const producer = startFilebus(mc(bus, '--block-size', String(block), 'producer'), { stdin: { file: inputFile } });
 
-    await until(() => first.bytes() >= killAfter * block, `alice to receive ${killAfter} chunks`);
+    await until(() => first.stdoutBytes() >= killAfter * block, `alice to receive ${killAfter} chunks`);
     first.child.kill('SIGKILL');
     expect(await first.exited).toEqual({ code: null, signal: 'SIGKILL' });
     // The cursor names the next segment to emit; the kill may have come
     // before it moved past a chunk that was (partly) written out.
     const cursor = readCursor(cursorPath(bus, 'alice'))!;
     first.flow(); // what alice wrote before dying is still in the socket
-    const run1 = (await first.done).stdout;
+    const run1 = (await first.ended).stdout;
 
     // Dead, alice does not hold the producer back (256-chunk window, more unread with 4 KiB chunks) ...
-    const produced = await within(producer.done, 30_000, 'the producer to finish while alice is dead');
+    const produced = await within(producer.ended, 30_000, 'the producer to finish while alice is dead');
     expect(produced).toMatchObject({ code: 0, stderr: '' });
     // ... but every segment she has not read is still there.
     const held = segments(bus).filter((s) => s.seq >= cursor).map((s) => s.seq);
     expect(held).toEqual(Array.from({ length: chunks + 2 - cursor }, (_, i) => cursor + i));
 
-    const second = await within(start(mc(bus, '--name', 'alice', 'consumer')).done, 30_000, 'alice, restarted');
+    const second = await within(startFilebus(mc(bus, '--name', 'alice', 'consumer')).ended, 30_000, 'alice, restarted');
     expect({ code: second.code, stderr: second.stderr }).toEqual({ code: 0, stderr: '' });
     const run2 = second.stdout;
 
@@ -68,7 +68,7 @@ describe('named multicast consumer', () => {
     // Without the repeat, the two runs are the input, record for record.
     const joined = Buffer.concat([run1.subarray(0, boundary), run2]);
     const got = parseRecords(joined);
-    expect(got.length).toBe(input.length / RECORD);
+    expect(got.length).toBe(input.length / RECORD_SIZE);
     expect(got.every((r, i) => r.tag === 'R' && r.seq === i)).toBe(true);
     expect(joined.equals(input)).toBe(true);
     // alice read the end marker: her cursor is past it.
@@ -76,47 +76,47 @@ describe('named multicast consumer', () => {
   });
 
   it('stopped with SIGTERM, it dies of SIGTERM without a word and keeps its cursor', async () => {
-    const dir = scratch();
+    const dir = tmp.dir;
     const bus = path.join(dir, 'bus');
-    const dave = start(mc(bus, '--name', 'dave', 'consumer'));
+    const dave = startFilebus(mc(bus, '--name', 'dave', 'consumer'));
     await until(() => registered(bus, 'dave') && busLockFree(bus), 'dave to register and wait');
     dave.child.kill('SIGTERM');
-    const ended = await within(dave.done, 10_000, 'dave to stop');
+    const ended = await within(dave.ended, 10_000, 'dave to stop');
     expect({ code: ended.code, signal: ended.signal, stderr: ended.stderr }).toEqual({ code: null, signal: 'SIGTERM', stderr: '' });
     expect(readCursor(cursorPath(bus, 'dave'))).toBe(1);
-    const removed = await run(mc(bus, 'remove-consumer', 'dave'));
+    const removed = await runFilebus(mc(bus, 'remove-consumer', 'dave'));
     expect({ code: removed.code, stderr: removed.stderr }).toEqual({ code: 0, stderr: '' });
   });
 
   it('remove-consumer refuses while the consumer runs, then releases the segments it held', async () => {
-    const dir = scratch();
+    const dir = tmp.dir;
     const bus = path.join(dir, 'bus');
     const block = 4096;
     const window = 8;
 
-    const bob = start(mc(bus, '--name', 'bob', 'consumer'));
-    const watcher = start(mc(bus, 'consumer'));
+    const bob = startFilebus(mc(bus, '--name', 'bob', 'consumer'));
+    const watcher = startFilebus(mc(bus, 'consumer'));
     await until(() => cursorIds(bus).length === 2, 'bob and the watcher to register');
-    const producer = start(mc(bus, '--window', String(window), '--block-size', String(block), 'producer'), { stdin: 'pipe' });
+    const producer = startFilebus(mc(bus, '--window', String(window), '--block-size', String(block), 'producer'), { stdin: 'pipe' });
     let sent = 0;
     const send = async (data: Buffer): Promise<void> => {
       producer.stdin!.write(data);
       sent += data.length;
-      await until(() => watcher.bytes() === sent, `the watcher to receive ${sent} bytes`);
+      await until(() => watcher.stdoutBytes() === sent, `the watcher to receive ${sent} bytes`);
     };
 
     const data = randomData(64 * block);
     await send(data.subarray(0, 4 * block));
-    await until(() => bob.bytes() === 4 * block, 'bob to receive 4 chunks');
+    await until(() => bob.stdoutBytes() === 4 * block, 'bob to receive 4 chunks');
 
-    const refused = await run(mc(bus, 'remove-consumer', 'bob'));
+    const refused = await runFilebus(mc(bus, 'remove-consumer', 'bob'));
     expect(refused.code).toBe(1);
     expect(refused.stdout.length).toBe(0);
     expect(refused.stderr).toBe(`filebus: consumer bob is running; stop it before removing it\n`);
     expect(cursorIds(bus)).toContain('bob');
 
     bob.child.kill('SIGKILL');
-    const stopped = await bob.done;
+    const stopped = await bob.ended;
     expect(stopped.signal).toBe('SIGKILL');
     expect(stopped.stdout.equals(data.subarray(0, 4 * block))).toBe(true);
     const bobAt = readCursor(cursorPath(bus, 'bob'))!;
@@ -131,7 +131,7 @@ describe('named multicast consumer', () => {
     expect(heldBefore.filter((s) => s.seq >= bobAt).map((s) => s.seq))
       .toEqual(Array.from({ length: head - bobAt + 1 }, (_, i) => bobAt + i));
 
-    const removed = await run(mc(bus, 'remove-consumer', 'bob'));
+    const removed = await runFilebus(mc(bus, 'remove-consumer', 'bob'));
     expect({ code: removed.code, stdout: removed.stdout.toString(), stderr: removed.stderr }).toEqual({ code: 0, stdout: '', stderr: '' });
     expect(fs.existsSync(cursorPath(bus, 'bob'))).toBe(false);
     expect(cursorIds(bus).filter((id) => !id.startsWith('~'))).toEqual([]);
@@ -148,32 +148,32 @@ describe('named multicast consumer', () => {
     expect(after.length).toBeLessThanOrEqual(window);
 
     producer.stdin!.end();
-    expect(await within(producer.done, 20_000, 'the producer')).toMatchObject({ code: 0, stderr: '' });
-    const watched = await within(watcher.done, 20_000, 'the watcher');
+    expect(await within(producer.ended, 20_000, 'the producer')).toMatchObject({ code: 0, stderr: '' });
+    const watched = await within(watcher.ended, 20_000, 'the watcher');
     expect({ code: watched.code, stderr: watched.stderr }).toEqual({ code: 0, stderr: '' });
     expect(watched.stdout.equals(data.subarray(0, 41 * block))).toBe(true);
 
-    const again = await run(mc(bus, 'remove-consumer', 'bob'));
+    const again = await runFilebus(mc(bus, 'remove-consumer', 'bob'));
     expect(again.code).toBe(1);
     expect(again.stderr).toBe(`filebus: no consumer named bob on ${bus}\n`);
   });
 
   it('killed while joining, before its cursor has its first position, it leaves no cursor and joins afresh when restarted', async () => {
-    const dir = scratch();
+    const dir = tmp.dir;
     const bus = path.join(dir, 'bus');
     const input = records('J', 200);
     // strace kills it at its first pwrite: the cursor's first record.
-    const killed = spawnSync('strace', ['-f', '-qq', '-o', '/dev/null', '-e', 'trace=pwrite64', '-e', 'inject=pwrite64:signal=KILL:when=1',
-      process.execPath, BIN, ...mc(bus, '--name', 'carol', 'consumer')], { stdio: ['ignore', 'pipe', 'pipe'], timeout: 30_000 });
+    const strace = ['strace', '-f', '-qq', '-o', '/dev/null', '-e', 'trace=pwrite64', '-e', 'inject=pwrite64:signal=KILL:when=1', process.execPath];
+    const killed = await runFilebus(mc(bus, '--name', 'carol', 'consumer'), { prefix: strace, timeoutMs: 30_000 });
     // strace dies of the signal that killed what it traced.
-    expect({ status: killed.status, signal: killed.signal }).toEqual({ status: null, signal: 'SIGKILL' });
+    expect({ code: killed.code, signal: killed.signal }).toEqual({ code: null, signal: 'SIGKILL' });
     // Its cursor never got its name (an empty one used to, and every restart then failed on it).
     expect(fs.existsSync(cursorPath(bus, 'carol'))).toBe(false);
 
-    const produced = await run(mc(bus, 'producer'), writeInput(dir, 'input', input));
+    const produced = await runFilebus(mc(bus, 'producer'), { stdin: { file: writeInput(dir, 'input', input) } });
     expect({ code: produced.code, stderr: produced.stderr }).toEqual({ code: 0, stderr: '' });
     // It delivered nothing before, so it starts where any new consumer does: the whole retained stream.
-    const again = await within(start(mc(bus, '--name', 'carol', 'consumer')).done, 30_000, 'carol, restarted');
+    const again = await within(startFilebus(mc(bus, '--name', 'carol', 'consumer')).ended, 30_000, 'carol, restarted');
     expect({ code: again.code, stderr: again.stderr }).toEqual({ code: 0, stderr: '' });
     expect(again.stdout.equals(input)).toBe(true);
     expect(readCursor(cursorPath(bus, 'carol'))).toBe(segments(bus).at(-1)!.seq + 1);

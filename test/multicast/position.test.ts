@@ -4,22 +4,23 @@
  * newest segment on the bus, and how many published segments it has yet to
  * emit (head - position + 1) — as of the chunk being handled.
  */
-import fs from 'node:fs';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { Consumer, Producer } from '../../src/index.js';
-import { randomData } from '../helpers/cli.js';
-import {
-  cleanup, consumersDirOf, mc, run, scratch, start, until, within, writeInput,
-} from '../helpers/multicast.js';
+import { randomData, writeInput, mc } from '../helpers/cli.js';
+import { startFilebus, runFilebus } from '../helpers/procs.js';
+import { within, until } from '../helpers/wait.js';
+import { useBusDir } from '../helpers/bus-dir.js';
+import { cursorIds, registered } from '../helpers/bus-layout.js';
 
 const BLOCK = 4096;
 const CHUNKS = 10;
 
+const tmp = useBusDir('filebus-multicast-');
 const opened: Consumer[] = [];
+// Runs before the fixture's cleanup (after-hooks run last registered first).
 afterEach(async () => {
   await Promise.all(opened.splice(0).map((c) => c.close()));
-  await cleanup();
 });
 
 function consumer(filename: string, from?: 'earliest'): Consumer {
@@ -30,18 +31,16 @@ function consumer(filename: string, from?: 'earliest'): Consumer {
 
 /** Whether one cursor has been created and written on the bus. */
 function oneCursorRegistered(bus: string): boolean {
-  const dir = consumersDirOf(bus);
-  if (!fs.existsSync(dir)) return false;
-  const names = fs.readdirSync(dir).filter((n) => n.endsWith('.cursor'));
-  return names.length === 1 && fs.statSync(path.join(dir, names[0]!)).size === 30;
+  const ids = cursorIds(bus);
+  return ids.length === 1 && registered(bus, ids[0]!);
 }
 
 describe('library Consumer.position (multicast)', () => {
   it('replaying a retained stream: position counts up, head is the end marker, lag counts down', async () => {
-    const dir = scratch();
+    const dir = tmp.dir;
     const bus = path.join(dir, 'bus');
     const input = randomData(CHUNKS * BLOCK);
-    const produced = await run(mc(bus, '--retain', 'all', '--block-size', String(BLOCK), 'producer'), writeInput(dir, 'input', input));
+    const produced = await runFilebus(mc(bus, '--retain', 'all', '--block-size', String(BLOCK), 'producer'), { stdin: { file: writeInput(dir, 'input', input) } });
     expect(produced.code).toBe(0);
 
     const c = consumer(bus, 'earliest');
@@ -60,7 +59,7 @@ describe('library Consumer.position (multicast)', () => {
   });
 
   it('falling behind a live producer: head and lag show what has been published since', async () => {
-    const dir = scratch();
+    const dir = tmp.dir;
     const bus = path.join(dir, 'bus');
     const input = randomData(CHUNKS * BLOCK);
     const c = consumer(bus);
@@ -68,7 +67,7 @@ describe('library Consumer.position (multicast)', () => {
     const firstChunk = it.next();
     await until(() => oneCursorRegistered(bus), 'the consumer to register');
 
-    const producer = start(mc(bus, '--block-size', String(BLOCK), 'producer'), { stdin: writeInput(dir, 'input', input) });
+    const producer = startFilebus(mc(bus, '--block-size', String(BLOCK), 'producer'), { stdin: { file: writeInput(dir, 'input', input) } });
     const first = await within(firstChunk, 20_000, 'the first chunk');
     expect(first.done).toBe(false);
     const atFirst = { ...c.position! };
@@ -92,7 +91,7 @@ describe('library Consumer.position (multicast)', () => {
   });
 
   it('keeping up with a live producer: the chunk being handled is the head, lag 1', async () => {
-    const dir = scratch();
+    const dir = tmp.dir;
     const bus = path.join(dir, 'bus');
     const c = consumer(bus);
     const it = c[Symbol.asyncIterator]();

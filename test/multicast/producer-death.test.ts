@@ -16,20 +16,20 @@
  *   before (new order) the segments of the batch are in place.
  * - `link` failing with ENOSPC (a file system out of inodes).
  */
-import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
-import { afterEach, describe, expect, it } from 'vitest';
-import { BIN } from '../helpers/cli.js';
-import {
-  cleanup, cursorIds, mc, parseRecords, RECORD, records, registered, scratch, segments, start, until, within, writeInput,
-  type Proc, type Tagged,
-} from '../helpers/multicast.js';
+import { describe, expect, it } from 'vitest';
+import { writeInput, mc } from '../helpers/cli.js';
+import { startFilebus, type Proc } from '../helpers/procs.js';
+import { within, until } from '../helpers/wait.js';
+import { useBusDir } from '../helpers/bus-dir.js';
+import { segments, cursorIds, registered } from '../helpers/bus-layout.js';
+import { RECORD_SIZE, records, parseRecords, type Tagged } from '../helpers/records.js';
 
-afterEach(cleanup);
+const tmp = useBusDir('filebus-multicast-');
 
 const BLOCK = 4096; // 64 records
-const PER_CHUNK = BLOCK / RECORD;
+const PER_CHUNK = BLOCK / RECORD_SIZE;
 
 interface Victim {
   readonly tag: string;
@@ -43,22 +43,16 @@ interface Victim {
 async function runVictim(bus: string, dir: string, victim: Victim, chunks: number): Promise<{ code: number | null; log: string; stderr: string }> {
   const input = writeInput(dir, `in-${victim.tag}`, records(victim.tag, chunks * PER_CHUNK));
   const log = path.join(dir, `strace-${victim.tag}`);
-  const stdin = fs.openSync(input, 'r');
-  const child = spawn('strace', [
-    '-f', '-qq', '-o', log, '-e', 'trace=rename,link', '-e', `inject=${victim.inject}`,
-    process.execPath, BIN, ...mc(bus, '--retain', 'all', '--block-size', String(BLOCK), 'producer'),
-  ], { stdio: [stdin, 'ignore', 'pipe'] });
-  fs.closeSync(stdin);
-  let stderr = '';
-  child.stderr!.on('data', (d: Buffer) => { stderr += d.toString(); });
-  const code = await within(new Promise<number | null>((resolve) => child.on('close', (c) => resolve(c))), 30_000, `victim ${victim.tag}`);
+  const strace = ['strace', '-f', '-qq', '-o', log, '-e', 'trace=rename,link', '-e', `inject=${victim.inject}`, process.execPath];
+  const producer = startFilebus(mc(bus, '--retain', 'all', '--block-size', String(BLOCK), 'producer'), { prefix: strace, stdin: { file: input }, stdout: 'ignore' });
+  const { code, stderr } = await within(producer.ended, 30_000, `victim ${victim.tag}`);
   return { code, log: fs.readFileSync(log, 'utf8'), stderr };
 }
 
 /** Writes one chunk of `tag`'s records to a live producer and waits until it is published, FILE included. */
 async function publishOne(bus: string, producer: Proc, tag: string, next: { [tag: string]: number }): Promise<void> {
   const before = new Set(segments(bus).map((s) => s.name));
-  producer.stdin!.write(records(tag, PER_CHUNK, next[tag]!));
+  producer.stdin!.write(records(tag, PER_CHUNK, { first: next[tag]! }));
   next[tag]! += PER_CHUNK;
   await until(() => {
     // FILE is a segment that was not there before: the publish is over.
@@ -83,16 +77,16 @@ function byTag(got: readonly Tagged[]): Map<string, number[]> {
 
 describe('multicast numbering when a producer dies mid-publish', () => {
   it('victims killed between segment and FILE (or failing the link with ENOSPC): live producers never reuse a number; consumers get every live record', async () => {
-    const dir = scratch();
+    const dir = tmp.dir;
     const bus = path.join(dir, 'bus');
-    const named = start(mc(bus, '--name', 'alice', 'consumer'));
+    const named = startFilebus(mc(bus, '--name', 'alice', 'consumer'));
     await until(() => registered(bus, 'alice'), 'alice to register');
-    const anonymous = start(mc(bus, 'consumer', '--from', 'earliest'));
+    const anonymous = startFilebus(mc(bus, 'consumer', '--from', 'earliest'));
     await until(() => cursorIds(bus).length === 2, 'the anonymous consumer to register');
 
     const live = {
-      A: start(mc(bus, '--retain', 'all', '--block-size', String(BLOCK), 'producer'), { stdin: 'pipe' }),
-      B: start(mc(bus, '--retain', 'all', '--block-size', String(BLOCK), 'producer'), { stdin: 'pipe' }),
+      A: startFilebus(mc(bus, '--retain', 'all', '--block-size', String(BLOCK), 'producer'), { stdin: 'pipe' }),
+      B: startFilebus(mc(bus, '--retain', 'all', '--block-size', String(BLOCK), 'producer'), { stdin: 'pipe' }),
     };
     const next: { [tag: string]: number } = { A: 0, B: 0 };
     const victims: Victim[] = [
@@ -121,9 +115,9 @@ describe('multicast numbering when a producer dies mid-publish', () => {
     }
     for (const p of Object.values(live)) p.stdin!.end();
     for (const p of Object.values(live)) {
-      expect(await within(p.done, 30_000, 'a live producer')).toMatchObject({ code: 0, signal: null, stderr: '' });
+      expect(await within(p.ended, 30_000, 'a live producer')).toMatchObject({ code: 0, signal: null, stderr: '' });
     }
-    const consumers = [await within(named.done, 30_000, 'alice'), await within(anonymous.done, 30_000, 'the anonymous consumer')];
+    const consumers = [await within(named.ended, 30_000, 'alice'), await within(anonymous.ended, 30_000, 'the anonymous consumer')];
 
     // No number on disk twice, none skipped; one end marker, the newest.
     const all = segments(bus);
@@ -150,9 +144,9 @@ describe('multicast numbering when a producer dies mid-publish', () => {
   }, 120_000);
 
   it('three producers streaming at once (one much faster) while victims die at every step of a publish: no number twice, every live record delivered', async () => {
-    const dir = scratch();
+    const dir = tmp.dir;
     const bus = path.join(dir, 'bus');
-    const named = start(mc(bus, '--name', 'bob', 'consumer'), { keep: true });
+    const named = startFilebus(mc(bus, '--name', 'bob', 'consumer'));
     await until(() => registered(bus, 'bob'), 'bob to register');
     const args = mc(bus, '--retain', 'all', '--block-size', String(BLOCK), 'producer');
     // Fed a chunk at a time through pipes for as long as the victims run, so
@@ -160,13 +154,13 @@ describe('multicast numbering when a producer dies mid-publish', () => {
     // marker) after everything else.
     // A live producer that published last is the one that could take a dead
     // victim's number (the others see FILE changed), so A gets most chunks.
-    const live = ['A', 'B', 'C'].map((tag, i) => ({ tag, proc: start(args, { stdin: 'pipe' }), sent: 0, every: [1, 7, 13][i]! }));
+    const live = ['A', 'B', 'C'].map((tag, i) => ({ tag, proc: startFilebus(args, { stdin: 'pipe' }), sent: 0, every: [1, 7, 13][i]! }));
     let feeding = true;
     const feed = (async () => {
       for (let tick = 0; feeding; tick++) {
         for (const p of live) {
           if (tick % p.every !== 0) continue;
-          p.proc.stdin!.write(records(p.tag, PER_CHUNK, p.sent));
+          p.proc.stdin!.write(records(p.tag, PER_CHUNK, { first: p.sent }));
           p.sent += PER_CHUNK;
         }
         await new Promise((r) => setTimeout(r, 3));
@@ -183,8 +177,8 @@ describe('multicast numbering when a producer dies mid-publish', () => {
     feeding = false;
     await feed;
     for (const { proc } of live) proc.stdin!.end();
-    for (const { proc } of live) expect(await within(proc.done, 60_000, 'a live producer')).toMatchObject({ code: 0, signal: null, stderr: '' });
-    const got = await within(named.done, 60_000, 'bob');
+    for (const { proc } of live) expect(await within(proc.ended, 60_000, 'a live producer')).toMatchObject({ code: 0, signal: null, stderr: '' });
+    const got = await within(named.ended, 60_000, 'bob');
     expect({ code: got.code, stderr: got.stderr }).toEqual({ code: 0, stderr: '' });
 
     const all = segments(bus);

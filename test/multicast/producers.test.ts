@@ -7,13 +7,15 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { flockSync } from 'fs-ext';
-import { afterEach, describe, expect, it } from 'vitest';
-import {
-  busLockFree, cleanup, cursorPath, mc, parseRecords, readCursor, RECORD, records, registered, run, scratch, segments, start, tempFiles, until,
-  within, writeInput, type Tagged,
-} from '../helpers/multicast.js';
+import { describe, expect, it } from 'vitest';
+import { writeInput, mc } from '../helpers/cli.js';
+import { startFilebus, runFilebus } from '../helpers/procs.js';
+import { within, until } from '../helpers/wait.js';
+import { useBusDir } from '../helpers/bus-dir.js';
+import { segments, cursorPath, registered, readCursor, tempFiles, busLockFree, registrations } from '../helpers/bus-layout.js';
+import { RECORD_SIZE, records, parseRecords, type Tagged } from '../helpers/records.js';
 
-afterEach(cleanup);
+const tmp = useBusDir('filebus-multicast-');
 
 function fileSize(file: string): number | undefined {
   try {
@@ -43,33 +45,26 @@ function expectEveryRecordInOrder(got: readonly Tagged[], counts: Record<string,
 
 describe('multicast with several producers', () => {
   it('two producers at once: every record of both, each in order, none torn or repeated; one end marker, from the last to finish', async () => {
-    const dir = scratch();
+    const dir = tmp.dir;
     const bus = path.join(dir, 'bus');
-    const perProducer = (2 * 1024 * 1024) / RECORD; // 2 MiB each
+    const perProducer = (2 * 1024 * 1024) / RECORD_SIZE; // 2 MiB each
     const inputs = { A: records('A', perProducer), B: records('B', perProducer) };
     const files = { A: writeInput(dir, 'a', inputs.A), B: writeInput(dir, 'b', inputs.B) };
 
-    const early = start(mc(bus, '--name', 'early', 'consumer'));
+    const early = startFilebus(mc(bus, '--name', 'early', 'consumer'));
     await until(() => registered(bus, 'early'), 'the early consumer to register');
     // Both producers must be registered before either can finish: one that ends alone ends the
     // stream. Each gets its first chunk through a pipe, the rest once both are in the registry.
     const producers = (['A', 'B'] as const).map((tag) =>
-      start(mc(bus, '--retain', 'all', '--block-size', String(BLOCK), 'producer'), { stdin: 'pipe' }));
+      startFilebus(mc(bus, '--retain', 'all', '--block-size', String(BLOCK), 'producer'), { stdin: 'pipe' }));
     const firstChunk = BLOCK;
     producers.forEach((p, i) => p.stdin?.write(inputs[i === 0 ? 'A' : 'B'].subarray(0, firstChunk)));
-    const registrations = (): string[] => {
-      try {
-        return fs.readdirSync(`${bus}.producers`).filter((n) => !n.startsWith('.'));
-      } catch {
-        return [];
-      }
-    };
-    await until(() => registrations().length === 2, 'both producers to register');
+    await until(() => registrations(bus).length === 2, 'both producers to register');
     producers.forEach((p, i) => p.stdin?.end(inputs[i === 0 ? 'A' : 'B'].subarray(firstChunk)));
-    for (const p of await within(Promise.all(producers.map((p) => p.done)), 30_000, 'both producers')) {
+    for (const p of await within(Promise.all(producers.map((p) => p.ended)), 30_000, 'both producers')) {
       expect(p).toMatchObject({ code: 0, signal: null, stderr: '' });
     }
-    const first = await within(early.done, 30_000, 'the early consumer');
+    const first = await within(early.ended, 30_000, 'the early consumer');
     expect({ code: first.code, stderr: first.stderr }).toEqual({ code: 0, stderr: '' });
 
     // The stream ends once, when its last producer finishes: one empty segment, the newest.
@@ -78,7 +73,7 @@ describe('multicast with several producers', () => {
     const markers = all.filter((s) => fs.statSync(s.path).size === 0).map((s) => s.seq);
     expect(markers).toEqual([all.length]);
     // Every chunk is whole records: the two streams interleave by chunk, never inside one.
-    for (const s of all) expect(fs.statSync(s.path).size % RECORD).toBe(0);
+    for (const s of all) expect(fs.statSync(s.path).size % RECORD_SIZE).toBe(0);
     const everything = Buffer.concat(all.map((s) => fs.readFileSync(s.path)));
 
     // The consumer that was there from the start has every chunk of both producers.
@@ -88,7 +83,7 @@ describe('multicast with several producers', () => {
     expect(got.length).toBe(2 * perProducer);
     expectEveryRecordInOrder(got, { A: perProducer, B: perProducer });
     // A late consumer replays the same whole stream.
-    const earliest = await within(run(mc(bus, 'consumer', '--from', 'earliest')), 30_000, 'a --from earliest consumer');
+    const earliest = await within(runFilebus(mc(bus, 'consumer', '--from', 'earliest')), 30_000, 'a --from earliest consumer');
     expect({ code: earliest.code, stderr: earliest.stderr }).toEqual({ code: 0, stderr: '' });
     expect(earliest.stdout.equals(everything)).toBe(true);
     // The producers unregistered themselves.
@@ -96,7 +91,7 @@ describe('multicast with several producers', () => {
   });
 
   it('a registration a producer was killed before renaming into place is removed by the next producer; one still held is not', async () => {
-    const dir = scratch();
+    const dir = tmp.dir;
     const bus = path.join(dir, 'bus');
     const registry = `${bus}.producers`;
     fs.mkdirSync(registry);
@@ -109,7 +104,7 @@ describe('multicast with several producers', () => {
     flockSync(fd, 'exnb');
     try {
       const input = records('A', 64);
-      const result = await within(run(mc(bus, '--block-size', String(BLOCK), 'producer'), writeInput(dir, 'a', input)), 30_000, 'the producer');
+      const result = await within(runFilebus(mc(bus, '--block-size', String(BLOCK), 'producer'), { stdin: { file: writeInput(dir, 'a', input) } }), 30_000, 'the producer');
       expect(result).toMatchObject({ code: 0, signal: null, stderr: '' });
       expect(fs.readdirSync(registry)).toEqual([creating]);
     } finally {
@@ -118,10 +113,10 @@ describe('multicast with several producers', () => {
   });
 
   it('a producer killed mid-stream, then a new one: the consumer gets what was published, then the new stream; numbering continues', async () => {
-    const dir = scratch();
+    const dir = tmp.dir;
     const bus = path.join(dir, 'bus');
     const window = 8;
-    const perChunk = BLOCK / RECORD;
+    const perChunk = BLOCK / RECORD_SIZE;
     const inputA = records('A', 256 * perChunk);
     const inputB = records('B', 128 * perChunk);
     const fileA = writeInput(dir, 'a', inputA);
@@ -130,19 +125,19 @@ describe('multicast with several producers', () => {
     // alice is named and stays running, but stopped (SIGSTOP): she holds the
     // first producer at the window, so it is killed while blocked, with its
     // next chunk already written to a temporary file.
-    const alice = start(mc(bus, '--name', 'alice', 'consumer'));
+    const alice = startFilebus(mc(bus, '--name', 'alice', 'consumer'));
     // Registered, and out of the bus lock she takes to register (stopped inside it, she would wedge the bus).
     await until(() => registered(bus, 'alice') && busLockFree(bus), 'alice to register');
     alice.child.kill('SIGSTOP');
     const args = mc(bus, '--window', String(window), '--block-size', String(BLOCK), 'producer');
-    const first = start(args, { stdin: fileA });
+    const first = startFilebus(args, { stdin: { file: fileA } });
     // Blocked: the window is full and its next chunk is written out whole.
     const blocked = (): boolean => {
       const temps = tempFiles(bus, first.pid);
       return segments(bus).length === window && temps.length === 1 && fileSize(path.join(dir, temps[0]!)) === BLOCK;
     };
     await until(blocked,
-      'the first producer to block at the window', 20_000, () => `${segments(bus).length} segments, temp files ${tempFiles(bus).join(',')}`);
+      'the first producer to block at the window', 20_000, { detail: () => `${segments(bus).length} segments, temp files ${tempFiles(bus).join(',')}` });
     first.child.kill('SIGKILL');
     expect(await first.exited).toEqual({ code: null, signal: 'SIGKILL' });
 
@@ -153,9 +148,9 @@ describe('multicast with several producers', () => {
     expect(fs.statSync(path.join(dir, leftover[0]!)).size).toBe(BLOCK);
 
     alice.child.kill('SIGCONT');
-    const second = await within(start(args, { stdin: fileB }).done, 30_000, 'the second producer');
+    const second = await within(startFilebus(args, { stdin: { file: fileB } }).ended, 30_000, 'the second producer');
     expect(second).toMatchObject({ code: 0, signal: null, stderr: '' });
-    const got = await within(alice.done, 30_000, 'alice');
+    const got = await within(alice.ended, 30_000, 'alice');
     expect({ code: got.code, stderr: got.stderr }).toEqual({ code: 0, stderr: '' });
 
     // The first producer's 8 published chunks, then all of the second's.

@@ -6,24 +6,25 @@
  */
 import fs from 'node:fs';
 import path from 'node:path';
-import { afterEach, describe, expect, it } from 'vitest';
-import { randomData, sha256 } from '../helpers/cli.js';
-import {
-  catSegments, cleanup, cursorIds, cursorPath, mc, readCursor, run, scratch, segments, within, writeInput,
-} from '../helpers/multicast.js';
+import { describe, expect, it } from 'vitest';
+import { sha256, randomData, writeInput, mc } from '../helpers/cli.js';
+import { runFilebus } from '../helpers/procs.js';
+import { within } from '../helpers/wait.js';
+import { useBusDir } from '../helpers/bus-dir.js';
+import { segments, catSegments, cursorPath, cursorIds, readCursor } from '../helpers/bus-layout.js';
 
-afterEach(cleanup);
+const tmp = useBusDir('filebus-multicast-');
 
 const BLOCK = 4096;
 
 /** Publishes `input` (whole blocks, from a file) on a fresh bus with --retain all and no consumer. */
 async function archive(chunks: number): Promise<{ bus: string; input: Buffer }> {
-  const dir = scratch();
+  const dir = tmp.dir;
   const bus = path.join(dir, 'bus');
   const input = randomData(chunks * BLOCK);
   const inputFile = writeInput(dir, 'input', input);
   // A window far smaller than the stream: --retain all overrides it.
-  const produced = await within(run(mc(bus, '--retain', 'all', '--window', '4', '--block-size', String(BLOCK), 'producer'), inputFile),
+  const produced = await within(runFilebus(mc(bus, '--retain', 'all', '--window', '4', '--block-size', String(BLOCK), 'producer'), { stdin: { file: inputFile } }),
     30_000, 'the producer');
   expect(produced).toMatchObject({ code: 0, signal: null, stderr: '' });
   return { bus, input };
@@ -49,22 +50,22 @@ describe('multicast --retain all', () => {
     expect(cat.length).toBe(input.length);
     expect(sha256(cat)).toBe(sha256(input));
 
-    const earliest = await within(run(mc(bus, 'consumer', '--from', 'earliest')), 30_000, 'a late --from earliest consumer');
+    const earliest = await within(runFilebus(mc(bus, 'consumer', '--from', 'earliest')), 30_000, 'a late --from earliest consumer');
     expect({ code: earliest.code, stderr: earliest.stderr, bytes: earliest.bytes }).toEqual({ code: 0, stderr: '', bytes: input.length });
-    expect(earliest.sha256).toBe(sha256(input));
+    expect(sha256(earliest.stdout)).toBe(sha256(input));
 
     // Without --from, a consumer joining an ended stream replays what is retained of it.
-    const byDefault = await within(run(mc(bus, 'consumer')), 30_000, 'a late default consumer');
+    const byDefault = await within(runFilebus(mc(bus, 'consumer')), 30_000, 'a late default consumer');
     expect({ code: byDefault.code, stderr: byDefault.stderr }).toEqual({ code: 0, stderr: '' });
-    expect(byDefault.sha256).toBe(sha256(input));
+    expect(sha256(byDefault.stdout)).toBe(sha256(input));
 
     // --from N starts at segment N.
-    const fromMiddle = await within(run(mc(bus, 'consumer', '--from', '101')), 30_000, 'a --from 101 consumer');
+    const fromMiddle = await within(runFilebus(mc(bus, 'consumer', '--from', '101')), 30_000, 'a --from 101 consumer');
     expect({ code: fromMiddle.code, stderr: fromMiddle.stderr }).toEqual({ code: 0, stderr: '' });
     expect(fromMiddle.stdout.equals(input.subarray(100 * BLOCK))).toBe(true);
 
     // Nothing is retained past the end marker.
-    const beyond = await run(mc(bus, 'consumer', '--from', '303'));
+    const beyond = await runFilebus(mc(bus, 'consumer', '--from', '303'));
     expect(beyond.code).toBe(2);
     expect(beyond.stdout.length).toBe(0);
     expect(beyond.stderr).toBe('filebus: --from 303: segment is not retained (retained: 1 to 301; next: 302)\n');
@@ -84,7 +85,7 @@ describe('multicast --retain all', () => {
     const before = input.subarray(0, 9 * BLOCK);
     const message = `filebus: segment ${bad.path} is corrupt: `;
 
-    const anonymous = await within(run(mc(bus, 'consumer', '--from', 'earliest')), 30_000, 'a consumer reading the corrupt bus');
+    const anonymous = await within(runFilebus(mc(bus, 'consumer', '--from', 'earliest')), 30_000, 'a consumer reading the corrupt bus');
     expect(anonymous.code).toBe(1);
     expect(anonymous.stderr.startsWith(message)).toBe(true);
     expect(anonymous.stderr.endsWith('\n')).toBe(true);
@@ -95,12 +96,12 @@ describe('multicast --retain all', () => {
 
     // A named consumer stops in the same place, and its cursor stays on the
     // corrupt segment: restarted, it emits nothing and fails again.
-    const named = await within(run(mc(bus, 'consumer', '--name', 'carol', '--from', 'earliest')), 30_000, 'carol');
+    const named = await within(runFilebus(mc(bus, 'consumer', '--name', 'carol', '--from', 'earliest')), 30_000, 'carol');
     expect(named.code).toBe(1);
     expect(named.stderr.startsWith(message)).toBe(true);
     expect(named.stdout.equals(before)).toBe(true);
     expect(readCursor(cursorPath(bus, 'carol'))).toBe(10);
-    const again = await within(run(mc(bus, 'consumer', '--name', 'carol')), 30_000, 'carol, restarted');
+    const again = await within(runFilebus(mc(bus, 'consumer', '--name', 'carol')), 30_000, 'carol, restarted');
     expect(again.code).toBe(1);
     expect(again.stderr).toBe(named.stderr);
     expect(again.stdout.length).toBe(0);

@@ -6,13 +6,14 @@
  * Installing runs from npm's local cache (`--offline`); a machine whose cache
  * lacks a dependency falls back to `--prefer-offline`.
  */
-import { spawn, spawnSync, type SpawnSyncReturns } from 'node:child_process';
+import { spawnSync, type SpawnSyncReturns } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { targets } from '../helpers/markdown.js';
+import { startProcess } from '../helpers/procs.js';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 const PKG = JSON.parse(fs.readFileSync(path.join(ROOT, 'package.json'), 'utf8')) as {
@@ -29,9 +30,11 @@ const SETUP_TIMEOUT = 180_000;
  * repository (its prefix, its lifecycle event) instead of the consumer project.
  */
 function childEnv(): NodeJS.ProcessEnv {
-  const env: NodeJS.ProcessEnv = {};
-  for (const [key, value] of Object.entries(process.env)) {
-    if (!/^npm_/i.test(key) && key !== 'INIT_CWD' && key !== 'NODE_OPTIONS') env[key] = value;
+  const env: NodeJS.ProcessEnv = { ...process.env };
+  // Set to undefined, not deleted: a variable set to undefined is left out by spawn, and by the
+  // harness (startProcess), which adds `env` to this process's environment.
+  for (const key of Object.keys(env)) {
+    if (/^npm_/i.test(key) || key === 'INIT_CWD' || key === 'NODE_OPTIONS') env[key] = undefined;
   }
   return env;
 }
@@ -53,21 +56,16 @@ function describeRun(what: string, result: SpawnSyncReturns<string>): string {
 }
 
 /** Like run(), without blocking: for commands that must run side by side. Killed after `timeout` ms. */
-function runAsync(command: string, args: readonly string[], cwd: string, input: string, timeout = 30_000): Promise<{ status: number | null; stdout: string; stderr: string }> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(command, [...args], { cwd, env: childEnv(), stdio: ['pipe', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.setEncoding('utf8').on('data', (data: string) => { stdout += data; });
-    child.stderr.setEncoding('utf8').on('data', (data: string) => { stderr += data; });
-    const timer = setTimeout(() => child.kill('SIGKILL'), timeout);
-    child.on('error', reject);
-    child.on('close', (status) => {
-      clearTimeout(timer);
-      resolve({ status, stdout, stderr });
-    });
-    child.stdin.end(input);
-  });
+async function runAsync(command: string, args: readonly string[], cwd: string, input: string, timeout = 30_000): Promise<{ status: number | null; stdout: string; stderr: string }> {
+  const proc = startProcess(command, args, { cwd, env: childEnv(), stdin: 'pipe' });
+  proc.stdin!.end(input);
+  const timer = setTimeout(() => proc.killGroup(), timeout);
+  try {
+    const ended = await proc.ended;
+    return { status: ended.code, stdout: ended.stdout.toString('utf8'), stderr: ended.stderr };
+  } finally {
+    clearTimeout(timer);
+  }
 }
 
 let work: string;

@@ -12,9 +12,10 @@
  * RELIABILITY_FUZZ sets the count; RELIABILITY_SEED replays a run.
  */
 import fs from 'node:fs';
-import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { killAllTracked, rng, seedFor, spawnFilebus, tempDir, writeResults } from '../helpers/reliability.js';
+import { tempDir } from '../helpers/cli.js';
+import { startFilebus, killAll } from '../helpers/procs.js';
+import { writeResults, rng, seedFor } from '../helpers/reliability.js';
 
 const COUNT = Number(process.env.RELIABILITY_FUZZ ?? 250);
 const PARALLEL = 4;
@@ -99,7 +100,7 @@ async function runOne(argv: string[]): Promise<Verdict> {
   const cwd = tempDir('filebus-reliability-fuzz-');
   const out: Buffer[] = [];
   try {
-    const p = spawnFilebus(argv, { cwd, onData: (d) => out.push(d) });
+    const p = startFilebus(argv, { cwd, stdout: (d) => out.push(d) });
     const start = Date.now();
     let stopped = false;
     const isConsumer = argv.includes('consumer');
@@ -112,7 +113,7 @@ async function runOne(argv: string[]): Promise<Verdict> {
       stopped = true;
       p.child.kill('SIGKILL');
     }
-    const exit = await p.closed;
+    const exit = await p.done;
     const stderr = p.stderr();
     const stdout = Buffer.concat(out);
     const bad = (why: string): Verdict => ({ argv, kind: 'bad', code: exit.code, why, stderr });
@@ -138,7 +139,7 @@ async function runOne(argv: string[]): Promise<Verdict> {
 }
 
 afterAll(async () => {
-  await killAllTracked();
+  await killAll();
 });
 
 describe('CLI fuzz', () => {

@@ -4,7 +4,7 @@
  * by side). See concurrent.ts for what one run does and checks.
  */
 import { expect } from 'vitest';
-import { RUNS, seedFor, writeResults } from '../helpers/reliability.js';
+import { RUNS, writeResults, seedFor } from '../helpers/reliability.js';
 import { drillConfig, haveStrace, runDrill, type Mode, type RunResult } from './concurrent.js';
 
 /** Runs per mode: RELIABILITY_CONCURRENT_RUNS, else a thirty-third of RELIABILITY_RUNS (6 by default). */

@@ -32,11 +32,12 @@
 import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
-import { crc32 } from 'node:zlib';
-import {
-  BlockFeeder, chunk, ChunkReader, chunkBytes, checkChunk, delay, rng, segmentList, spawnFilebus, tempDir,
-  type ChunkRef, type Exit, type Format, type Proc,
-} from '../helpers/reliability.js';
+import { tempDir } from '../helpers/cli.js';
+import { startFilebus, type Proc, type Exit } from '../helpers/procs.js';
+import { delay } from '../helpers/wait.js';
+import { segments, segmentIntact, registrations, cursorIds } from '../helpers/bus-layout.js';
+import { chunkBytes, chunk, checkChunk, ChunkReader, type Format, type ChunkRef } from '../helpers/records.js';
+import { BlockFeeder, rng } from '../helpers/reliability.js';
 
 export type Mode = 'lossy' | 'back-pressure' | 'multicast';
 export const MODES: readonly Mode[] = ['lossy', 'back-pressure', 'multicast'];
@@ -207,7 +208,7 @@ async function calibrateOpenat(role: 'producer' | 'consumer', mode: Mode, args: 
   const log = path.join(dir, 'strace.log');
   // Started as the drill starts it (same arguments, a FIFO on stdin): module loading differs with both.
   const feeder = feed ? new BlockFeeder(dir, 'fifo', (i) => chunk(FORMAT, 'X00000', i)) : undefined;
-  const proc = spawnFilebus(args(bus), { stdin: feeder?.readFd, prefix: ['strace', '-f', '-o', log, '-e', 'trace=openat', process.execPath] });
+  const proc = startFilebus(args(bus), { stdin: feeder ? { fd: feeder.readFd } : 'ignore', prefix: ['strace', '-f', '-o', log, '-e', 'trace=openat', process.execPath] });
   feeder?.releaseReadEnd();
   feeder?.pump(4);
   // Wait for the first file it creates in the bus's directory (a registration, a cursor, the lock),
@@ -352,7 +353,7 @@ export async function runDrill(cfg: DrillConfig): Promise<RunResult> {
     const log = traced ? path.join(dir, `strace.${actors.length}.log`) : undefined;
     const inject = f?.kind === 'enospc' ? `inject=pwrite64:error=ENOSPC:when=${f.when}` : `inject=${f?.syscall}:signal=KILL:when=${f?.when}`;
     const prefix = traced ? ['strace', '-f', '-o', log!, '-e', `trace=${f!.syscall}`, '-e', inject, process.execPath] : undefined;
-    const proc = spawnFilebus(args, { stdin, onData, prefix });
+    const proc = startFilebus(args, { stdin: stdin === undefined ? 'ignore' : { fd: stdin }, stdout: onData, prefix });
     liveProcs.add(proc);
     void proc.exited.then(() => liveProcs.delete(proc));
     const actor: Actor = { ...a, proc, traced, log, faulted: false, finished: false };
@@ -429,7 +430,7 @@ export async function runDrill(cfg: DrillConfig): Promise<RunResult> {
     const s = consumerSlots[slot] ?? (consumerSlots[slot] = { done: false, live: undefined, chain: [] });
     s.live = actor;
     s.chain.push(actor);
-    void actor.proc.closed.then((exit) => onConsumerExit(slot, actor, exit));
+    void actor.proc.done.then((exit) => onConsumerExit(slot, actor, exit));
     return actor;
   };
   const onConsumerExit = (slot: number, actor: Actor, exit: Exit): void => {
@@ -487,7 +488,7 @@ export async function runDrill(cfg: DrillConfig): Promise<RunResult> {
     const started = Date.now();
     feeder.start(() => Math.min(count, 8 + Math.floor((Date.now() - started) / 2)));
     // closed, not exited: its stderr is read to the end by then.
-    void actor.proc.closed.then((exit) => {
+    void actor.proc.done.then((exit) => {
       feeder.close();
       if (exit.code === 0 && exit.signal === null) {
         actor.finished = true;
@@ -539,7 +540,7 @@ export async function runDrill(cfg: DrillConfig): Promise<RunResult> {
         a.faulted = true;
         await killTraced(a.proc);
       }
-      await a.proc.closed;
+      await a.proc.done;
     }
   };
 
@@ -570,7 +571,7 @@ export async function runDrill(cfg: DrillConfig): Promise<RunResult> {
       if (mode === 'back-pressure') ensureBackPressureConsumers();
       if (mode === 'multicast') {
         const deadline = Date.now() + 60_000;
-        while (fs.readdirSync(dir).includes('bus.consumers') ? fs.readdirSync(`${bus}.consumers`).filter((n) => n.endsWith('.cursor')).length < cfg.consumers : true) {
+        while (cursorIds(bus).length < cfg.consumers) {
           if (Date.now() > deadline) throw new HangError('multicast consumers to register');
           // A consumer faulted while joining is restarted by onConsumerExit.
           await delay(10);
@@ -589,16 +590,15 @@ export async function runDrill(cfg: DrillConfig): Promise<RunResult> {
         // Their input ends at one instant, once all of them run (registered) and have been fed everything:
         // they reach end of input together.
         const registered = (): number => {
-          let names: string[] = [];
-          try { names = fs.readdirSync(`${bus}.producers`); } catch { /* not yet */ }
-          return finals.filter((f) => names.some((n) => n.endsWith('.producer') && n.split('.').at(-3) === String(traceeOf(f.proc.pid) ?? f.proc.pid))).length;
+          const pids = registrations(bus).map((r) => r.pid);
+          return finals.filter((f) => pids.includes(traceeOf(f.proc.pid) ?? f.proc.pid)).length;
         };
         while (registered() < finals.length || finals.some((f) => f.feeder!.fed < cfg.finalChunks)) {
           await waitFor(delay(5), 'the last producers to register');
         }
         for (const f of finals) f.feeder!.close();
         for (const f of finals) {
-          await waitFor(f.proc.closed, `${f.label} (last producer) to finish`);
+          await waitFor(f.proc.done, `${f.label} (last producer) to finish`);
         }
         producersDone = true;
         if (mode === 'back-pressure') ensureBackPressureConsumers();
@@ -658,7 +658,7 @@ export async function runDrill(cfg: DrillConfig): Promise<RunResult> {
       defect(`hang: waited ${Math.round(cfg.endPhaseMs / 1000)} s for ${error.message}; ${describeBus()}`);
     }
     stopping = true;
-    await Promise.all(actors.map(async (a) => { a.feeder?.close(); await killTraced(a.proc); a.proc.flow(); await Promise.race([a.proc.closed, delay(5000)]); }));
+    await Promise.all(actors.map(async (a) => { a.feeder?.close(); await killTraced(a.proc); a.proc.flow(); await Promise.race([a.proc.done, delay(5000)]); }));
     verdict(cfg, bus, dir, tags, consumerSlots.map((s) => s.chain), res, defect);
   } finally {
     stopping = true;
@@ -701,7 +701,7 @@ function verdict(
   };
 
   if (mode === 'multicast') {
-    const segs = segmentList(bus);
+    const segs = segments(bus);
     const bySeq = new Map<number, typeof segs>();
     for (const s of segs) {
       const list = bySeq.get(s.seq) ?? [];
@@ -709,7 +709,7 @@ function verdict(
       bySeq.set(s.seq, list);
       let data: Buffer;
       try { data = fs.readFileSync(s.path); } catch { continue; }
-      if ((crc32(data) >>> 0) !== s.crc) { res.torn += 1; defect(`segment ${s.name} does not match its checksum`); continue; }
+      if (!segmentIntact(s, data)) { res.torn += 1; defect(`segment ${s.name} does not match its checksum`); continue; }
       if (data.length > 0) {
         try { see(checkChunk(data, FORMAT)); } catch (error) { res.torn += 1; defect(`segment ${s.name} torn: ${(error as Error).message}`); }
       }

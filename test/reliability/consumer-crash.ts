@@ -29,10 +29,12 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { expect } from 'vitest';
-import {
-  checkChain, checkChunk, ChunkReader, chunkBytes, chunks as makeChunks, delay, killAllTracked, readCursorFile, rng, RUNS, seedFor,
-  sigkill, spawnFilebus, tempDir, until, within, writeResults, type Format, type Proc,
-} from '../helpers/reliability.js';
+import { tempDir } from '../helpers/cli.js';
+import { startFilebus, killAll, type Proc } from '../helpers/procs.js';
+import { within, until, delay } from '../helpers/wait.js';
+import { readCursor, cursorIds } from '../helpers/bus-layout.js';
+import { chunkBytes, chunks as makeChunks, checkChunk, ChunkReader, type Format } from '../helpers/records.js';
+import { RUNS, checkChain, sigkill, writeResults, rng, seedFor, median } from '../helpers/reliability.js';
 
 export type LosslessMode = 'back-pressure' | 'multicast';
 
@@ -48,12 +50,6 @@ const INPUT_CHUNKS = Math.max(200, RUNS * 20);
 /** Multicast: how far the anonymous bystander may run ahead of the chain. */
 const LEAD = 8;
 const WINDOW = 16;
-
-function median(values: readonly number[]): number {
-  if (values.length === 0) return NaN;
-  const s = [...values].sort((a, b) => a - b);
-  return s[Math.floor(s.length / 2)]!;
-}
 
 export async function consumerCrashDrill(mode: LosslessMode): Promise<void> {
   const seed = seedFor(`consumer-crash-${mode}`);
@@ -81,7 +77,7 @@ export async function consumerCrashDrill(mode: LosslessMode): Promise<void> {
     let hook: (() => void) | undefined; // called after every piece of the current chain consumer's output
     const spawnChain = (): { reader: ChunkReader; consumer: Proc } => {
       const r = new ChunkReader(FORMAT, (ref) => track(ref.index));
-      return { reader: r, consumer: spawnFilebus(consumerArgs, { onData: (d) => { r.push(d); hook?.(); } }) };
+      return { reader: r, consumer: startFilebus(consumerArgs, { stdout: (d) => { r.push(d); hook?.(); } }) };
     };
     let { reader, consumer } = spawnChain();
     let bystander: Proc | undefined;
@@ -89,16 +85,15 @@ export async function consumerCrashDrill(mode: LosslessMode): Promise<void> {
     if (mode === 'multicast') {
       await until(() => fs.existsSync(cursorFile) && fs.statSync(cursorFile).size === 30, 'alice to register', 60_000);
       bystanderReader = new ChunkReader(FORMAT);
-      bystander = spawnFilebus([...common, 'consumer'], { onData: (d) => bystanderReader!.push(d) });
-      await until(() => fs.readdirSync(`${bus}.consumers`).filter((n) => n.endsWith('.cursor')).length === 2, 'the bystander to register', 60_000);
+      bystander = startFilebus([...common, 'consumer'], { stdout: (d) => bystanderReader!.push(d) });
+      await until(() => cursorIds(bus).length === 2, 'the bystander to register', 60_000);
       // Keep the bystander a few chunks ahead of the chain; through the window it paces the producer.
       pacer = setInterval(() => {
         if (bystanderReader!.chunks.length > emitted + LEAD) bystander!.pause();
         else bystander!.flow();
       }, 2);
     }
-    const producer = spawnFilebus([...common, '--block-size', String(size), ...(mode === 'multicast' ? ['--window', String(WINDOW)] : []), 'producer'],
-      { stdin: input });
+    const producer = startFilebus([...common, '--block-size', String(size), ...(mode === 'multicast' ? ['--window', String(WINDOW)] : []), 'producer'], { stdin: { file: input } });
 
     const runs: Array<{ chunks: ChunkReader['chunks']; pending: Buffer }> = [];
     const figures = { kills: 0, duringStartup: 0, whileFlowing: 0, whileBlocked: 0, midChunk: 0, firstOutputMs: [] as number[] };
@@ -128,7 +123,7 @@ export async function consumerCrashDrill(mode: LosslessMode): Promise<void> {
         hook = undefined;
         figures.whileFlowing += 1;
       } else {
-        await until(() => c.firstOutputAt !== undefined || !c.running(), `consumer ${i}'s first output`, 60_000, 1);
+        await until(() => c.firstOutputAt !== undefined || !c.running(), `consumer ${i}'s first output`, 60_000, { everyMs: 1 });
         c.pause();
         await delay(20 + Math.floor(random() * 40));
         figures.whileBlocked += 1;
@@ -137,7 +132,7 @@ export async function consumerCrashDrill(mode: LosslessMode): Promise<void> {
       if (exit.signal !== 'SIGKILL') throw new Error(`consumer ${i} ended by itself (${JSON.stringify(exit)}), input exhausted? ${c.stderr()}`);
       if (c.firstOutputAt !== undefined) figures.firstOutputMs.push(c.firstOutputAt - c.startedAt);
       c.flow();
-      await within(c.closed, 30_000, `consumer ${i}'s output`);
+      await within(c.done, 30_000, `consumer ${i}'s output`);
       figures.kills += 1;
       expect(c.stderr(), `consumer ${i} stderr`).toBe('');
       expect(reader.error?.message, `consumer ${i} emitted whole, intact chunks`).toBeUndefined();
@@ -169,7 +164,7 @@ export async function consumerCrashDrill(mode: LosslessMode): Promise<void> {
           else expect(idx, `after consumer ${i}: FILE holds chunk ${idx}, the chain is at ${next}`).toBe(next);
         }
       } else {
-        const position = readCursorFile(cursorFile);
+        const position = readCursor(cursorFile);
         expect(position, 'alice\'s cursor').toBeDefined();
         // Segment n holds chunk n-1: the cursor is at the chunk being written, or past the last one written.
         const atChunk = position! - 1;
@@ -180,10 +175,10 @@ export async function consumerCrashDrill(mode: LosslessMode): Promise<void> {
 
     // The last consumer runs to the end of the stream.
     const lastReader = new ChunkReader(FORMAT, (ref) => track(ref.index));
-    const last = spawnFilebus(consumerArgs, { onData: (d) => lastReader.push(d) });
-    const producerExit = await within(producer.closed, 300_000, 'the producer to finish');
+    const last = startFilebus(consumerArgs, { stdout: (d) => lastReader.push(d) });
+    const producerExit = await within(producer.done, 300_000, 'the producer to finish');
     expect({ ...producerExit, stderr: producer.stderr() }).toEqual({ code: 0, signal: null, stderr: '' });
-    const lastExit = await within(last.closed, 300_000, 'the last consumer to end');
+    const lastExit = await within(last.done, 300_000, 'the last consumer to end');
     expect({ ...lastExit, stderr: last.stderr() }).toEqual({ code: 0, signal: null, stderr: '' });
     expect(lastReader.error?.message).toBeUndefined();
     runs.push({ chunks: lastReader.chunks, pending: lastReader.pending });
@@ -194,7 +189,7 @@ export async function consumerCrashDrill(mode: LosslessMode): Promise<void> {
     if (mode === 'multicast') {
       clearInterval(pacer);
       bystander!.flow();
-      const ended = await within(bystander!.closed, 60_000, 'the bystander to end');
+      const ended = await within(bystander!.done, 60_000, 'the bystander to end');
       expect({ ...ended, stderr: bystander!.stderr() }).toEqual({ code: 0, signal: null, stderr: '' });
       expect(bystanderReader!.error?.message).toBeUndefined();
       const seen = bystanderReader!.chunks.map((ref) => ref.index);
@@ -202,7 +197,7 @@ export async function consumerCrashDrill(mode: LosslessMode): Promise<void> {
       expect(seen.every((v, k) => v === k), 'the bystander got every chunk once, in order').toBe(true);
       chunksChecked += seen.length;
       // Segments 1..N, the end marker N+1; alice is past it.
-      expect(readCursorFile(cursorFile)).toBe(INPUT_CHUNKS + 2);
+      expect(readCursor(cursorFile)).toBe(INPUT_CHUNKS + 2);
       expect(fs.readdirSync(`${bus}.consumers`), 'only the named cursor remains').toEqual(['alice.cursor']);
     } else {
       expect(fs.existsSync(bus), 'FILE after the end marker was taken').toBe(false);
@@ -227,7 +222,7 @@ export async function consumerCrashDrill(mode: LosslessMode): Promise<void> {
     });
   } finally {
     if (pacer) clearInterval(pacer);
-    await killAllTracked();
+    await killAll();
     fs.rmSync(dir, { recursive: true, force: true });
   }
 }

@@ -12,10 +12,11 @@ import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
-import {
-  chunks as makeChunks, chunkBytes, cursorRecord, killAllTracked, oneLineError, readCursorFile, runFilebus, segmentList, tempDir,
-  writeResults, type Format,
-} from '../helpers/reliability.js';
+import { tempDir } from '../helpers/cli.js';
+import { runFilebus, killAll } from '../helpers/procs.js';
+import { segments, cursorRecord, readCursor } from '../helpers/bus-layout.js';
+import { chunkBytes, chunks as makeChunks, type Format } from '../helpers/records.js';
+import { oneLineError, writeResults } from '../helpers/reliability.js';
 
 const FORMAT: Format = { recordSize: 256, perChunk: 16 };
 const SIZE = chunkBytes(FORMAT);
@@ -23,7 +24,7 @@ const dirs: string[] = [];
 const outcomes: Record<string, string> = {};
 
 afterEach(async () => {
-  await killAllTracked();
+  await killAll();
 });
 
 afterAll(() => {
@@ -39,7 +40,7 @@ async function busWithSegments(): Promise<{ dir: string; bus: string; input: Buf
   const input = makeChunks(FORMAT, 'CORR00', 5);
   fs.writeFileSync(path.join(dir, 'input'), input);
   const common = ['--filename', bus, '--multicast'];
-  const made = await runFilebus([...common, '--retain', 'all', '--block-size', String(SIZE), 'producer'], { stdin: path.join(dir, 'input') });
+  const made = await runFilebus([...common, '--retain', 'all', '--block-size', String(SIZE), 'producer'], { stdin: { file: path.join(dir, 'input') } });
   expect({ code: made.code, stderr: made.stderr }).toEqual({ code: 0, stderr: '' });
   fs.mkdirSync(`${bus}.consumers`, { recursive: true });
   fs.writeFileSync(path.join(`${bus}.consumers`, 'alice.cursor'), cursorRecord(3));
@@ -48,7 +49,7 @@ async function busWithSegments(): Promise<{ dir: string; bus: string; input: Buf
 
 /** Runs a command that meets corrupt state: it must fail with one line naming `named`, and print only `expectedOut`. */
 async function expectCleanFailure(label: string, args: string[], named: string, expectedOut: Buffer = Buffer.alloc(0), stdin?: string): Promise<void> {
-  const r = await runFilebus(args, { stdin: stdin ?? 'ignore', timeoutMs: 20_000 });
+  const r = await runFilebus(args, { stdin: stdin === undefined ? 'ignore' : { file: stdin }, timeoutMs: 20_000, onTimeout: 'report' });
   expect(r.timedOut, `${label}: must not hang`).toBe(false);
   expect(r.signal, `${label}: signal`).toBeNull();
   expect(r.code, `${label}: exit status`).not.toBe(0);
@@ -69,18 +70,18 @@ describe('corrupt segments', () => {
   for (const [what, damage] of damages) {
     it(`segment 3 ${what}: consumers emit segments 1-2 then fail with one line naming it`, async () => {
       const { bus, input, common } = await busWithSegments();
-      const seg = segmentList(bus)[2]!;
+      const seg = segments(bus)[2]!;
       damage(seg.path);
       await expectCleanFailure(`segment ${what}, consumer from earliest`, [...common, '--from', 'earliest', 'consumer'], seg.path, input.subarray(0, 2 * SIZE));
       // alice's cursor is at 3: she emits nothing, and her cursor does not move past the damage.
       await expectCleanFailure(`segment ${what}, named consumer at it`, [...common, '--name', 'alice', 'consumer'], seg.path);
-      expect(readCursorFile(path.join(`${bus}.consumers`, 'alice.cursor'))).toBe(3);
+      expect(readCursor(path.join(`${bus}.consumers`, 'alice.cursor'))).toBe(3);
     });
   }
 
   it('a directory where segment 3 should be: one line naming it', async () => {
     const { bus, input, common } = await busWithSegments();
-    const seg = segmentList(bus)[2]!;
+    const seg = segments(bus)[2]!;
     fs.rmSync(seg.path);
     fs.mkdirSync(seg.path);
     await expectCleanFailure('segment is a directory, consumer', [...common, '--from', 'earliest', 'consumer'], seg.path, input.subarray(0, 2 * SIZE));
@@ -107,7 +108,7 @@ describe('corrupt cursors', () => {
         ['an anonymous consumer', [...common, '--from', 'earliest', 'consumer'], input, undefined],
         ['a producer applying retention', [...common, '--window', '2', '--block-size', String(SIZE), 'producer'], Buffer.alloc(0), path.join(dir, 'input')],
       ] as const) {
-        const r = await runFilebus(args, { stdin: stdin ?? 'ignore', timeoutMs: 20_000 });
+        const r = await runFilebus(args, { stdin: stdin === undefined ? 'ignore' : { file: stdin }, timeoutMs: 20_000, onTimeout: 'report' });
         expect(r.timedOut, `${label}: must not hang`).toBe(false);
         if (r.code === 0) {
           expect({ stderr: r.stderr, out: r.stdout.equals(expected) }, label).toEqual({ stderr: '', out: true });
@@ -124,7 +125,7 @@ describe('corrupt cursors', () => {
 
   it('a cursor pointing at a segment that was deleted: one line, no output', async () => {
     const { bus, common } = await busWithSegments();
-    const segs = segmentList(bus);
+    const segs = segments(bus);
     fs.rmSync(segs[0]!.path);
     fs.rmSync(segs[1]!.path);
     fs.rmSync(segs[2]!.path);

@@ -10,10 +10,12 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import {
-  BlockFeeder, checkChunk, ChunkReader, chunkBytes, chunks as makeChunks, delay, fillDisk, killAllTracked, mountTmpfs, oneLineError,
-  readCursorFile, runFilebus, segmentList, spawnFilebus, tempDir, tempNames, until, within, writeResults, type Format,
-} from '../helpers/reliability.js';
+import { tempDir } from '../helpers/cli.js';
+import { startFilebus, runFilebus, killAll } from '../helpers/procs.js';
+import { within, until, delay } from '../helpers/wait.js';
+import { segments, readCursor, tempFiles, cursorIds } from '../helpers/bus-layout.js';
+import { chunkBytes, chunks as makeChunks, checkChunk, ChunkReader, type Format } from '../helpers/records.js';
+import { BlockFeeder, oneLineError, mountTmpfs, fillDisk, writeResults } from '../helpers/reliability.js';
 
 const MiB = 1024 * 1024;
 let dir: string;
@@ -28,7 +30,7 @@ beforeAll(() => {
 });
 
 afterEach(async () => {
-  await killAllTracked();
+  await killAll();
   for (const name of fs.readdirSync(mnt)) fs.rmSync(path.join(mnt, name), { recursive: true, force: true });
 });
 
@@ -47,7 +49,7 @@ describe('disk full', () => {
     const bus = path.join(mnt, 'bus');
     const common = ['--filename', bus, '--back-pressure'];
     const reader = new ChunkReader(format);
-    const consumer = spawnFilebus([...common, 'consumer'], { onData: (d) => reader.push(d) });
+    const consumer = startFilebus([...common, 'consumer'], { stdout: (d) => reader.push(d) });
 
     // The first producer is fed through a FIFO, so the test decides when the disk fills: after 20 chunks.
     // They go one at a time, so each is published alone (4 KiB), and the
@@ -56,7 +58,7 @@ describe('disk full', () => {
     // producer publishes in 8 KiB chunks (--block-size): those need pages
     // the full disk lacks.
     const feeder = new BlockFeeder(dir, 'a.fifo', (i) => makeChunks(format, 'AAAAAA', 1, i));
-    const first = spawnFilebus([...common, '--block-size', String(2 * size), 'producer'], { stdin: feeder.readFd });
+    const first = startFilebus([...common, '--block-size', String(2 * size), 'producer'], { stdin: { fd: feeder.readFd } });
     feeder.releaseReadEnd();
     for (let n = 1; n <= 20; n++) {
       feeder.start(() => n);
@@ -71,12 +73,12 @@ describe('disk full', () => {
     // Nothing more comes, and the pipe stays open: the failed producer must
     // still exit (a read of stdin blocked in libuv's thread pool used to
     // hold its exit until more input came).
-    const failed = await within(first.closed, 15_000, 'the producer to fail and exit while its input is open and idle');
+    const failed = await within(first.done, 15_000, 'the producer to fail and exit while its input is open and idle');
     feeder.close();
     expect(failed.code, 'exit status').not.toBe(0);
     expect(failed.signal).toBeNull();
     expect(oneLineError(first.stderr())).toMatch(NO_SPACE);
-    expect(tempNames(bus), 'temporary files after the failure').toEqual([]);
+    expect(tempFiles(bus), 'temporary files after the failure').toEqual([]);
     // Nothing partial was published: FILE, if there, is one whole chunk.
     if (fs.existsSync(bus)) checkChunk(fs.readFileSync(bus), format);
     await delay(300);
@@ -88,9 +90,9 @@ describe('disk full', () => {
     fs.rmSync(filler.path);
     const input = path.join(dir, 'b.in');
     fs.writeFileSync(input, makeChunks(format, 'BBBBBB', 30));
-    const second = await within(runFilebus([...common, '--block-size', String(size), 'producer'], { stdin: input }), 60_000, 'the second producer');
+    const second = await within(runFilebus([...common, '--block-size', String(size), 'producer'], { stdin: { file: input } }), 60_000, 'the second producer');
     expect({ code: second.code, stderr: second.stderr }).toEqual({ code: 0, stderr: '' });
-    const end = await within(consumer.closed, 60_000, 'the consumer to take the end marker');
+    const end = await within(consumer.done, 60_000, 'the consumer to take the end marker');
     expect({ ...end, stderr: consumer.stderr() }).toEqual({ code: 0, signal: null, stderr: '' });
     expect(reader.error?.message).toBeUndefined();
     expect(reader.pending.length).toBe(0);
@@ -103,7 +105,7 @@ describe('disk full', () => {
     expect(a.every((v, i) => v === i), 'the first producer\'s chunks: a prefix, in order').toBe(true);
     expect(b).toEqual(Array.from({ length: 30 }, (_, i) => i));
     expect(reader.chunks.map((c) => c.tag)).toEqual([...a.map(() => 'AAAAAA'), ...b.map(() => 'BBBBBB')]);
-    expect(tempNames(bus)).toEqual([]);
+    expect(tempFiles(bus)).toEqual([]);
     expect(fs.existsSync(bus)).toBe(false);
     figures['back-pressure'] = {
       faultsInjected: 1,
@@ -126,23 +128,23 @@ describe('disk full', () => {
     fs.writeFileSync(ballast, Buffer.alloc(512 * 1024));
     const readers = [new ChunkReader(format), new ChunkReader(format)];
     const consumers = [
-      spawnFilebus([...common, '--name', 'keeper', 'consumer'], { onData: (d) => readers[0]!.push(d) }),
-      spawnFilebus([...common, 'consumer'], { onData: (d) => readers[1]!.push(d) }),
+      startFilebus([...common, '--name', 'keeper', 'consumer'], { stdout: (d) => readers[0]!.push(d) }),
+      startFilebus([...common, 'consumer'], { stdout: (d) => readers[1]!.push(d) }),
     ];
-    await until(() => fs.existsSync(`${bus}.consumers`) && fs.readdirSync(`${bus}.consumers`).filter((n) => n.endsWith('.cursor')).length === 2,
+    await until(() => cursorIds(bus).length === 2,
       'both consumers to register', 60_000);
 
     // 3 MiB of input (the default window is 256 chunks, 4 MiB): the disk fills first.
     const inputA = path.join(dir, 'a.in');
     fs.writeFileSync(inputA, makeChunks(format, 'AAAAAA', 192));
-    const first = await within(runFilebus([...common, '--block-size', String(size), 'producer'], { stdin: inputA }), 60_000, 'the first producer');
+    const first = await within(runFilebus([...common, '--block-size', String(size), 'producer'], { stdin: { file: inputA } }), 60_000, 'the first producer');
     expect(first.code, 'exit status').not.toBe(0);
     expect(first.signal).toBeNull();
     expect(oneLineError(first.stderr)).toMatch(NO_SPACE);
-    expect(tempNames(bus), 'temporary files after the failure').toEqual([]);
+    expect(tempFiles(bus), 'temporary files after the failure').toEqual([]);
     expect(fs.readdirSync(`${bus}.producers`), 'the failed producer unregistered').toEqual([]);
     // Every published segment is whole and true to its checksum; no end marker was written.
-    const published = segmentList(bus);
+    const published = segments(bus);
     expect(published.length).toBeGreaterThan(10);
     expect(published.length).toBeLessThan(192);
     published.forEach((s, i) => {
@@ -161,10 +163,10 @@ describe('disk full', () => {
     fs.rmSync(ballast);
     const inputB = path.join(dir, 'b.in');
     fs.writeFileSync(inputB, makeChunks(format, 'BBBBBB', 20));
-    const second = await within(runFilebus([...common, '--block-size', String(size), 'producer'], { stdin: inputB }), 60_000, 'the second producer');
+    const second = await within(runFilebus([...common, '--block-size', String(size), 'producer'], { stdin: { file: inputB } }), 60_000, 'the second producer');
     expect({ code: second.code, stderr: second.stderr }).toEqual({ code: 0, stderr: '' });
     for (const [i, c] of consumers.entries()) {
-      const end = await within(c.closed, 60_000, `consumer ${i} to end`);
+      const end = await within(c.done, 60_000, `consumer ${i} to end`);
       expect({ ...end, stderr: c.stderr() }).toEqual({ code: 0, signal: null, stderr: '' });
     }
     const expected = [
@@ -176,10 +178,10 @@ describe('disk full', () => {
       expect(r.pending.length).toBe(0);
       expect(r.chunks).toEqual(expected);
     }
-    const all = segmentList(bus);
+    const all = segments(bus);
     expect(all.at(-1)!.seq, 'numbering continued: one segment per chunk, then the end marker').toBe(published.length + 20 + 1);
-    expect(readCursorFile(path.join(`${bus}.consumers`, 'keeper.cursor'))).toBe(published.length + 22);
-    expect(tempNames(bus)).toEqual([]);
+    expect(readCursor(path.join(`${bus}.consumers`, 'keeper.cursor'))).toBe(published.length + 22);
+    expect(tempFiles(bus)).toEqual([]);
     figures.multicast = {
       faultsInjected: 1,
       segmentsPublishedBeforeDiskFull: published.length,
@@ -194,7 +196,7 @@ describe('disk full', () => {
     const common = ['--filename', bus, '--multicast'];
     const input = path.join(dir, 'small.in');
     fs.writeFileSync(input, 'three\nsmall\nchunks\n');
-    const made = await runFilebus([...common, '--block-size', '6', 'producer'], { stdin: input });
+    const made = await runFilebus([...common, '--block-size', '6', 'producer'], { stdin: { file: input } });
     expect({ code: made.code, stderr: made.stderr }).toEqual({ code: 0, stderr: '' });
     const filler = fillDisk(mnt);
 

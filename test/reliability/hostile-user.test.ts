@@ -12,20 +12,20 @@
  * (fs.protected_symlinks=0), as the issue assumes. Needs root: it creates
  * the user (useradd -M) when missing, and runs its actions through setpriv.
  */
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
-import { crc32 } from 'node:zlib';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import {
-  killAllTracked, oneLineError, ROOT, runFilebus, sigkill, spawnFilebus, tempDir, until, writeResults, type Proc,
-} from '../helpers/reliability.js';
+import { ROOT, tempDir } from '../helpers/cli.js';
+import { startProcess, startFilebus, runFilebus, killAll, type Proc } from '../helpers/procs.js';
+import { until } from '../helpers/wait.js';
+import { segmentName, ringEntryPath } from '../helpers/bus-layout.js';
+import { sigkill, oneLineError, writeResults } from '../helpers/reliability.js';
 
 const OTHER = 'filebus-other';
 const SECRET = 'TOP-SECRET-root-only-bytes\n';
 const BLOCK = 4096;
 const dirs: string[] = [];
-const attackers = new Set<ChildProcess>();
 const outcomes: Record<string, string> = {};
 let other: { uid: number; gid: number };
 
@@ -56,11 +56,10 @@ function asOther(script: string): void {
 /** Starts `flock FILE sleep` as the other user; resolves true once it holds the lock, false if it could not. */
 async function otherHolds(file: string, shared = false): Promise<boolean> {
   const [cmd, ...args] = otherPrefix();
-  const child = spawn(cmd!, [...args, 'flock', ...(shared ? ['-s'] : []), '-n', file, 'sh', '-c', 'echo held; exec sleep 600'], { stdio: ['ignore', 'pipe', 'pipe'] });
-  attackers.add(child);
   return new Promise((resolve) => {
-    child.stdout!.on('data', () => resolve(true));
-    child.on('exit', () => resolve(false));
+    // Killed (with its flock and sleep: the whole group) by killAll after the test.
+    const holder = startProcess(cmd!, [...args, 'flock', ...(shared ? ['-s'] : []), '-n', file, 'sh', '-c', 'echo held; exec sleep 600'], { stdout: () => resolve(true) });
+    void holder.exited.then(() => resolve(false));
   });
 }
 
@@ -103,7 +102,7 @@ function letters(out: Buffer): string {
 
 function collecting(args: readonly string[], env?: NodeJS.ProcessEnv): { proc: Proc; out: () => Buffer } {
   const chunks: Buffer[] = [];
-  const proc = spawnFilebus(args, { onData: (d) => chunks.push(d), ...(env ? { env } : {}) });
+  const proc = startFilebus(args, { stdout: (d) => chunks.push(d), ...(env ? { env } : {}) });
   return { proc, out: () => Buffer.concat(chunks) };
 }
 
@@ -123,9 +122,7 @@ beforeAll(() => {
 });
 
 afterEach(async () => {
-  for (const a of attackers) { try { a.kill('SIGKILL'); } catch { /* gone */ } }
-  attackers.clear();
-  await killAllTracked();
+  await killAll();
 });
 
 afterAll(() => {
@@ -134,7 +131,6 @@ afterAll(() => {
 });
 
 describe('planted names in a sticky shared directory (point 9)', () => {
-  const ring = (bus: string, seq: string): string => path.join(path.dirname(bus), `.${path.basename(bus)}.${seq.padStart(20, '0')}.recent`);
   const plants: Array<[string, (s: Scene, at: string) => string]> = [
     ['a symlink to a root-only file', (s, at) => `ln -s ${s.secret} ${at}`],
     ['a plain file', (_s, at) => `printf INJECTED-BY-ANOTHER-USER > ${at}`],
@@ -145,11 +141,11 @@ describe('planted names in a sticky shared directory (point 9)', () => {
   it.each(plants)('lossy ring entry planted as %s: the consumer skips it, goes on, and never prints it', async (kind, plant) => {
     const s = scene();
     const lossy = ['--filename', s.bus, '--block-size', String(BLOCK)];
-    expect((await runFilebus([...lossy, 'producer'], { stdin: s.input('ready', 'R') })).code).toBe(0);
+    expect((await runFilebus([...lossy, 'producer'], { stdin: { file: s.input('ready', 'R') } })).code).toBe(0);
     const consumer = collecting([...lossy, 'consumer']);
     await until(() => letters(consumer.out()) === 'R', 'the consumer to print the current chunk', 20_000);
-    asOther(plant(s, ring(s.bus, '2')));
-    const producer = await runFilebus([...lossy, 'producer'], { stdin: s.input('abc', 'ABC') });
+    asOther(plant(s, ringEntryPath(s.bus, '2')));
+    const producer = await runFilebus([...lossy, 'producer'], { stdin: { file: s.input('abc', 'ABC') } });
     expect(producer.code, producer.stderr).toBe(0);
     const lastIsC = (): boolean => consumer.out().subarray(-BLOCK).equals(Buffer.alloc(BLOCK, 'C'));
     await until(() => lastIsC() || !consumer.proc.running(), 'the newest chunk, C', 20_000);
@@ -164,12 +160,12 @@ describe('planted names in a sticky shared directory (point 9)', () => {
   it('touch .BUS.<huge number>.recent: it numbers nothing, the next producers run to the end and consumers get their chunks', async () => {
     const s = scene();
     const lossy = ['--filename', s.bus, '--block-size', String(BLOCK)];
-    expect((await runFilebus([...lossy, 'producer'], { stdin: s.input('ready', 'R') })).code).toBe(0);
+    expect((await runFilebus([...lossy, 'producer'], { stdin: { file: s.input('ready', 'R') } })).code).toBe(0);
     const consumer = collecting([...lossy, 'consumer']);
     await until(() => letters(consumer.out()) === 'R', 'the consumer to print the current chunk', 20_000);
-    asOther(`touch ${ring(s.bus, String(Number.MAX_SAFE_INTEGER))}`);
+    asOther(`touch ${ringEntryPath(s.bus, String(Number.MAX_SAFE_INTEGER))}`);
     for (const [name, blocks] of [['abc', 'ABC'], ['def', 'DEF']] as const) {
-      const producer = await runFilebus([...lossy, 'producer'], { stdin: s.input(name, blocks) });
+      const producer = await runFilebus([...lossy, 'producer'], { stdin: { file: s.input(name, blocks) } });
       expect(producer.code, producer.stderr).toBe(0);
       await until(() => letters(consumer.out()).endsWith(blocks.at(-1)!), `chunk ${blocks.at(-1)}`, 20_000);
     }
@@ -208,7 +204,7 @@ describe('planted names in a sticky shared directory (point 9)', () => {
     asOther(plant(taken(s.bus)));
     if (hold) expect(await otherHolds(taken(s.bus))).toBe(true);
     const consumer = collecting([...bp, 'consumer']);
-    const producer = await runFilebus([...bp, 'producer'], { stdin: s.input('abc', 'ABC') });
+    const producer = await runFilebus([...bp, 'producer'], { stdin: { file: s.input('abc', 'ABC') } });
     expect(producer.code, producer.stderr).toBe(0);
     await until(() => !consumer.proc.running(), 'the consumer to end on the end marker', 30_000);
     expect((await consumer.proc.exited).code, consumer.proc.stderr()).toBe(0);
@@ -229,7 +225,7 @@ describe('planted names in a sticky shared directory (point 9)', () => {
     asOther(plant(turn).replace('SECRET', s.secret));
     if (hold) expect(await otherHolds(turn)).toBe(true);
     const consumers = [collecting([...bp, 'consumer']), collecting([...bp, 'consumer'])];
-    const producer = await runFilebus([...bp, 'producer'], { stdin: s.input('abcd', 'ABCD'), timeoutMs: 30_000 });
+    const producer = await runFilebus([...bp, 'producer'], { stdin: { file: s.input('abcd', 'ABCD') }, timeoutMs: 30_000 });
     expect(producer.code, producer.stderr).toBe(0);
     await until(() => consumers.some((c) => !c.proc.running()), 'a consumer to end on the end marker', 30_000);
     for (const c of consumers) await sigkill(c.proc);
@@ -245,7 +241,7 @@ describe('planted names in a sticky shared directory (point 9)', () => {
     const spare = path.join(s.shared, '.bus.spare');
     asOther(`mkdir ${spare}${more.replace('$0', spare)}`);
     const consumer = collecting([...bp, 'consumer']);
-    const producer = await runFilebus([...bp, 'producer'], { stdin: s.input('many', 'ABCDEFGH') });
+    const producer = await runFilebus([...bp, 'producer'], { stdin: { file: s.input('many', 'ABCDEFGH') } });
     expect(producer.code, producer.stderr).toBe(0);
     await until(() => !consumer.proc.running(), 'the consumer to end', 30_000);
     expect(letters(consumer.out())).toBe('ABCDEFGH');
@@ -258,7 +254,7 @@ describe('planted names in a sticky shared directory (point 9)', () => {
       const planted = path.join(s.shared, name);
       asOther(`${plant} ${planted}`);
       for (const args of [['consumer'], ['--back-pressure', 'consumer'], ['--multicast', 'consumer'], ['producer']]) {
-        const r = await runFilebus(['--filename', s.bus, ...args], { stdin: s.input('a', 'A'), timeoutMs: 10_000 });
+        const r = await runFilebus(['--filename', s.bus, ...args], { stdin: { file: s.input('a', 'A') }, timeoutMs: 10_000 });
         outcomes[`${name} ${args.join(' ')}`] = refusal(r, planted, OWNER);
       }
     }
@@ -267,7 +263,7 @@ describe('planted names in a sticky shared directory (point 9)', () => {
   it('multicast with --file-mode 0666 (directories writable by all): a garbage cursor, a flocked ghost cursor and a flocked fake registration stop nobody', async () => {
     const s = scene();
     const mc = ['--filename', s.bus, '--multicast', '--file-mode', '0666', '--block-size', String(BLOCK), '--window', '4'];
-    expect((await runFilebus([...mc, 'producer'], { stdin: '/dev/null' })).code).toBe(0);
+    expect((await runFilebus([...mc, 'producer'], { stdin: { file: '/dev/null' } })).code).toBe(0);
     const consumers = `${s.bus}.consumers`;
     const producers = `${s.bus}.producers`;
     asOther(`printf garbage > ${consumers}/evil.cursor && printf '00000000000000000001 %s\\n' b38272b5 > ${consumers}/ghost.cursor`
@@ -276,7 +272,7 @@ describe('planted names in a sticky shared directory (point 9)', () => {
     expect(await otherHolds(`${producers}/otherhost.4242.deadbeef.producer`)).toBe(true);
     const consumer = collecting([...mc, '--from', 'latest', 'consumer']);
     await until(() => fs.readdirSync(consumers).some((n) => n.startsWith('~')) || !consumer.proc.running(), 'the consumer to join', 20_000);
-    const producer = await runFilebus([...mc, 'producer'], { stdin: s.input('many', 'ABCDEFGHIJKL'), timeoutMs: 30_000 });
+    const producer = await runFilebus([...mc, 'producer'], { stdin: { file: s.input('many', 'ABCDEFGHIJKL') }, timeoutMs: 30_000, onTimeout: 'report' });
     expect(producer.timedOut, 'the producer stalled').toBe(false);
     expect(producer.code, producer.stderr).toBe(0);
     await until(() => !consumer.proc.running(), 'the consumer to end on the end marker', 30_000);
@@ -288,11 +284,11 @@ describe('planted names in a sticky shared directory (point 9)', () => {
   it('multicast with --file-mode 0666: a segment replaced by another user\'s, with a checksum that matches its bytes, is never delivered', async () => {
     const s = scene();
     const mc = ['--filename', s.bus, '--multicast', '--file-mode', '0666', '--block-size', String(BLOCK)];
-    expect((await runFilebus([...mc, 'producer'], { stdin: s.input('abc', 'ABC') })).code).toBe(0);
+    expect((await runFilebus([...mc, 'producer'], { stdin: { file: s.input('abc', 'ABC') } })).code).toBe(0);
     const segments = `${s.bus}.segments`;
     const second = fs.readdirSync(segments).sort()[1]!;
     const injected = Buffer.from('INJECTED-BY-ANOTHER-USER\n');
-    const forged = `${second.slice(0, 20)}.${(crc32(injected) >>> 0).toString(16).padStart(8, '0')}`;
+    const forged = segmentName(Number(second.slice(0, 20)), injected);
     asOther(`rm -f ${segments}/${second} && printf '${injected.toString().trim()}\\n' > ${segments}/${forged}`);
     const r = await runFilebus([...mc, '--from', 'earliest', 'consumer'], { timeoutMs: 10_000 });
     expect(r.stdout.includes('INJECTED'), 'the forged segment was delivered').toBe(false);
@@ -312,7 +308,7 @@ describe('planted names in a sticky shared directory (point 9)', () => {
       // Consumers never look at FILE.producers/.
       const roles = name === 'bus.producers' ? ['producer'] : ['consumer', 'producer'];
       for (const args of roles.map((role) => ['--multicast', role])) {
-        const r = await runFilebus(['--filename', s.bus, ...args], { stdin: s.input('a', 'A'), timeoutMs: 10_000 });
+        const r = await runFilebus(['--filename', s.bus, ...args], { stdin: { file: s.input('a', 'A') }, timeoutMs: 10_000 });
         outcomes[`${name} ${args.join(' ')}`] = refusal(r, planted, OWNER);
       }
     }
@@ -322,11 +318,11 @@ describe('planted names in a sticky shared directory (point 9)', () => {
     const s = scene();
     const bp = ['--filename', s.bus, '--back-pressure', '--block-size', String(BLOCK)];
     const firstConsumer = runFilebus([...bp, 'consumer'], { timeoutMs: 20_000 });
-    expect((await runFilebus([...bp, 'producer'], { stdin: s.input('a', 'A'), timeoutMs: 20_000 })).code).toBe(0);
+    expect((await runFilebus([...bp, 'producer'], { stdin: { file: s.input('a', 'A') }, timeoutMs: 20_000 })).code).toBe(0);
     expect(letters((await firstConsumer).stdout)).toBe('A');
     const holdsLock = await otherHolds(`${s.bus}.lock`, true);
     const consumer = collecting([...bp, 'consumer']);
-    const producer = await runFilebus([...bp, 'producer'], { stdin: s.input('bc', 'BC'), timeoutMs: 20_000 });
+    const producer = await runFilebus([...bp, 'producer'], { stdin: { file: s.input('bc', 'BC') }, timeoutMs: 20_000, onTimeout: 'report' });
     expect(producer.timedOut, 'the producer stalled on a lock held by another user').toBe(false);
     await until(() => !consumer.proc.running(), 'the consumer to end', 20_000);
     expect(letters(consumer.out())).toBe('BC');
@@ -336,11 +332,11 @@ describe('planted names in a sticky shared directory (point 9)', () => {
     const mc = ['--filename', bus2, '--multicast', '--block-size', String(BLOCK)];
     const first = collecting([...mc, '--name', 'alice', 'consumer']);
     await until(() => fs.existsSync(`${bus2}.consumers/alice.cursor`), 'alice to register', 20_000);
-    expect((await runFilebus([...mc, 'producer'], { stdin: s.input('a', 'A') })).code).toBe(0);
+    expect((await runFilebus([...mc, 'producer'], { stdin: { file: s.input('a', 'A') } })).code).toBe(0);
     await until(() => !first.proc.running(), 'alice to end', 20_000);
     const holdsCursor = await otherHolds(`${bus2}.consumers/alice.cursor`, true);
     const again = collecting([...mc, '--name', 'alice', 'consumer']);
-    expect((await runFilebus([...mc, 'producer'], { stdin: s.input('b', 'B'), timeoutMs: 20_000 })).code).toBe(0);
+    expect((await runFilebus([...mc, 'producer'], { stdin: { file: s.input('b', 'B') }, timeoutMs: 20_000 })).code).toBe(0);
     await until(() => !again.proc.running(), 'alice to end again', 20_000);
     expect((await again.proc.exited).code, again.proc.stderr()).toBe(0);
     expect(letters(again.out())).toBe('B');
@@ -357,7 +353,7 @@ describe('a lock file every user may read', () => {
     fs.chmodSync(lock, 0o644);
     const bp = ['--filename', s.bus, '--back-pressure', '--block-size', String(BLOCK)];
     const consumer = runFilebus([...bp, 'consumer'], { timeoutMs: 20_000 });
-    expect((await runFilebus([...bp, 'producer'], { stdin: s.input('a', 'A'), timeoutMs: 20_000 })).code).toBe(0);
+    expect((await runFilebus([...bp, 'producer'], { stdin: { file: s.input('a', 'A') }, timeoutMs: 20_000 })).code).toBe(0);
     expect(letters((await consumer).stdout)).toBe('A');
     expect((fs.statSync(lock).mode & 0o777).toString(8)).toBe('640');
     expect(await otherHolds(lock, true)).toBe(false);
@@ -374,7 +370,7 @@ describe('names planted while a bus runs', () => {
     const feed = fs.openSync(fifo, fs.constants.O_RDWR | fs.constants.O_NONBLOCK);
     try {
       const consumer = collecting([...bp, 'consumer']);
-      const producer = spawnFilebus([...bp, 'producer'], { stdin: fifo });
+      const producer = startFilebus([...bp, 'producer'], { stdin: { file: fifo } });
       fs.writeSync(feed, Buffer.alloc(BLOCK, 'A'));
       await until(() => letters(consumer.out()) === 'A' && !fs.existsSync(s.bus), 'chunk A to be delivered', 20_000);
       asOther(plant(s));
@@ -400,7 +396,7 @@ describe('names planted while a bus runs', () => {
     // FILEBUS_NETWORK_FS=1: the consumer reads FILE through a claim link (wire/server-view.ts), as on NFS or GlusterFS.
     const bp = ['--filename', s.bus, '--back-pressure', '--block-size', String(BLOCK)];
     const consumer = collecting([...bp, 'consumer'], { FILEBUS_NETWORK_FS: '1' });
-    const first = await runFilebus([...bp, 'producer'], { stdin: s.input('a', 'A') });
+    const first = await runFilebus([...bp, 'producer'], { stdin: { file: s.input('a', 'A') } });
     expect(first.code, first.stderr).toBe(0);
     // The producer's end marker ends the consumer: run a second consumer for the planted FILE.
     await until(() => !consumer.proc.running(), 'the consumer to end on the end marker', 30_000);
@@ -428,7 +424,7 @@ describe('split lock (point 8)', () => {
     const s = scene();
     asOther(`: > ${s.bus}.lock && chmod 0666 ${s.bus}.lock`);
     for (const args of [['producer'], ['consumer'], ['--back-pressure', 'producer'], ['--back-pressure', 'consumer'], ['--multicast', 'producer'], ['--multicast', 'consumer']]) {
-      const r = await runFilebus(['--filename', s.bus, ...args], { stdin: s.input('a', 'A'), timeoutMs: 10_000 });
+      const r = await runFilebus(['--filename', s.bus, ...args], { stdin: { file: s.input('a', 'A') }, timeoutMs: 10_000 });
       outcomes[`FILE.lock planted ${args.join(' ')}`] = refusal(r, `${s.bus}.lock`, OWNER);
     }
   });
@@ -442,7 +438,7 @@ describe('a directory every user may write without the sticky bit', () => {
     fs.chmodSync(open, 0o777);
     for (const bus of [path.join(open, 'bus'), path.join(open, 'new', 'bus')]) {
       for (const args of [['producer'], ['--multicast', 'consumer'], ['--file-mode', '0600', 'producer']]) {
-        const r = await runFilebus(['--filename', bus, ...args], { stdin: s.input('a', 'A'), timeoutMs: 10_000 });
+        const r = await runFilebus(['--filename', bus, ...args], { stdin: { file: s.input('a', 'A') }, timeoutMs: 10_000 });
         outcomes[`non-sticky ${args.join(' ')}`] = refusal(r, open, /chmod \+t/);
       }
     }
@@ -483,8 +479,7 @@ while True:
     libc.renameat2(-100, s.encode(), -100, d.encode(), 2)
 `;
     const [cmd, ...args] = otherPrefix();
-    const attacker = spawn(cmd!, [...args, '/usr/bin/python3', '-c', swapper, target, s.secret], { stdio: 'ignore' });
-    attackers.add(attacker);
+    const attacker = startProcess(cmd!, [...args, '/usr/bin/python3', '-c', swapper, target, s.secret], { stdout: 'ignore' });
     const permissions = path.join(ROOT, 'dist/util/permissions.js');
     const victim = `
 const fs = require('node:fs');
@@ -498,7 +493,7 @@ import(${JSON.stringify(permissions)}).then(({ createDirectory }) => {
   console.log(made);
 });`;
     const r = spawnSync(process.execPath, ['-e', victim], { encoding: 'utf8', timeout: 300_000 });
-    attacker.kill('SIGKILL');
+    attacker.killGroup();
     expect(r.status, r.stderr).toBe(0);
     const mode = fs.statSync(s.secret).mode & 0o7777;
     outcomes['chmod race'] = `${r.stdout.trim()} directories made; target mode ${mode.toString(8)}`;

@@ -11,10 +11,12 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import {
-  BlockFeeder, chunk, ChunkReader, chunkBytes, delay, killAllTracked, spawnFilebus, tempDir, until, vmRss, within, writeResults,
-  type Format, type Proc,
-} from '../helpers/reliability.js';
+import { tempDir } from '../helpers/cli.js';
+import { startFilebus, killAll, type Proc } from '../helpers/procs.js';
+import { within, until, delay } from '../helpers/wait.js';
+import { cursorIds } from '../helpers/bus-layout.js';
+import { chunkBytes, chunk, ChunkReader, type Format } from '../helpers/records.js';
+import { BlockFeeder, vmRss, writeResults } from '../helpers/reliability.js';
 
 const SECONDS = Number(process.env.RELIABILITY_LOAD_SECONDS ?? 30);
 const PRODUCERS = 4;
@@ -27,7 +29,7 @@ const MB = 1024 * 1024;
 let dir: string;
 
 afterAll(async () => {
-  await killAllTracked();
+  await killAll();
   if (dir) fs.rmSync(dir, { recursive: true, force: true });
 });
 
@@ -47,13 +49,13 @@ describe('load', () => {
       else if (ref.index !== next) problems.push(`consumer ${i}: ${ref.tag} chunk ${ref.index}, expected ${next}`);
       expectedNext[i]!.set(ref.tag, ref.index + 1);
     }));
-    const consumers: Proc[] = readers.map((r) => spawnFilebus([...common, 'consumer'], { onData: (d) => r.push(d) }));
-    await until(() => fs.existsSync(`${bus}.consumers`) && fs.readdirSync(`${bus}.consumers`).filter((n) => n.endsWith('.cursor')).length === CONSUMERS,
-      'every consumer to register', 120_000, 20);
+    const consumers: Proc[] = readers.map((r) => startFilebus([...common, 'consumer'], { stdout: (d) => r.push(d) }));
+    await until(() => cursorIds(bus).length === CONSUMERS,
+      'every consumer to register', 120_000, { everyMs: 20 });
 
     const feeders = tags.map((t, i) => new BlockFeeder(dir, `p${i}.fifo`, (k) => chunk(FORMAT, t, k)));
     const producers = feeders.map((f) => {
-      const p = spawnFilebus([...common, '--block-size', String(chunkBytes(FORMAT)), 'producer'], { stdin: f.readFd });
+      const p = startFilebus([...common, '--block-size', String(chunkBytes(FORMAT)), 'producer'], { stdin: { fd: f.readFd } });
       f.releaseReadEnd();
       return p;
     });
@@ -77,11 +79,11 @@ describe('load', () => {
     // End of input: the producers finish, the last one ends the stream.
     for (const f of feeders) f.close();
     for (const [i, p] of producers.entries()) {
-      const exit = await within(p.closed, 120_000, `producer ${i} to finish`);
+      const exit = await within(p.done, 120_000, `producer ${i} to finish`);
       expect({ ...exit, stderr: p.stderr() }, `producer ${i}`).toEqual({ code: 0, signal: null, stderr: '' });
     }
     for (const [i, c] of consumers.entries()) {
-      const exit = await within(c.closed, 120_000, `consumer ${i} to end`);
+      const exit = await within(c.done, 120_000, `consumer ${i} to end`);
       expect({ ...exit, stderr: c.stderr() }, `consumer ${i}`).toEqual({ code: 0, signal: null, stderr: '' });
     }
 

@@ -6,14 +6,16 @@
  * user against a bus it may not use fails with exit 1 and one line saying
  * "permission denied" and naming the path.
  */
-import { spawn, spawnSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
-import {
-  BlockFeeder, BIN, chunk, chunks as makeChunks, killAllTracked, oneLineError, ROOT, runFilebus, spawnFilebus, tempDir, tempNames, until, within,
-  writeResults, type Format,
-} from '../helpers/reliability.js';
+import { ROOT, BIN, tempDir } from '../helpers/cli.js';
+import { startProcess, startFilebus, runFilebus, killAll } from '../helpers/procs.js';
+import { within, until } from '../helpers/wait.js';
+import { tempFiles } from '../helpers/bus-layout.js';
+import { chunk, chunks as makeChunks, type Format } from '../helpers/records.js';
+import { BlockFeeder, oneLineError, writeResults } from '../helpers/reliability.js';
 
 /** Runs node under umask 0, so only --file-mode can keep files closed. */
 const UMASK0 = ['sh', '-c', 'umask 000 && exec "$0" "$@"', process.execPath];
@@ -29,7 +31,7 @@ function scratch(): string {
 }
 
 afterEach(async () => {
-  await killAllTracked();
+  await killAll();
 });
 
 afterAll(() => {
@@ -64,23 +66,23 @@ describe('--file-mode', () => {
     const common = ['--filename', bus, '--multicast', '--file-mode', '0600'];
     // alice does not read her output: she blocks once her socket is full, and
     // the producer blocks at the window with its next chunk written to a temporary file.
-    const alice = spawnFilebus([...common, '--name', 'alice', 'consumer'], { prefix: UMASK0, paused: true });
-    const other = spawnFilebus([...common, 'consumer'], { prefix: UMASK0 });
+    const alice = startFilebus([...common, '--name', 'alice', 'consumer'], { prefix: UMASK0, paused: true });
+    const other = startFilebus([...common, 'consumer'], { prefix: UMASK0 });
     await until(() => fs.existsSync(`${bus}.consumers`) && fs.readdirSync(`${bus}.consumers`).length === 2, 'the consumers to register');
     const feeder = new BlockFeeder(dir, 'in.fifo', (i) => chunk(FORMAT, 'PERM00', i));
-    const producer = spawnFilebus([...common, '--window', '4', '--block-size', '4096', 'producer'], { prefix: UMASK0, stdin: feeder.readFd });
+    const producer = startFilebus([...common, '--window', '4', '--block-size', '4096', 'producer'], { prefix: UMASK0, stdin: { fd: feeder.readFd } });
     feeder.releaseReadEnd();
     feeder.start(() => 400);
     let stable = { name: '', since: 0 };
     await until(() => {
-      const t = tempNames(bus);
+      const t = tempFiles(bus);
       if (t.length !== 1) return false;
       if (t[0] !== stable.name) stable = { name: t[0]!, since: Date.now() };
       return Date.now() - stable.since > 300;
-    }, 'the producer to block at the window with a temporary file', 60_000, 10);
+    }, 'the producer to block at the window with a temporary file', 60_000, { everyMs: 10 });
 
     const seen = modes(top);
-    const temps = tempNames(bus);
+    const temps = tempFiles(bus);
     const files = Object.entries(seen).filter(([n]) => !n.endsWith('/'));
     const directories = Object.entries(seen).filter(([n]) => n.endsWith('/'));
     // What a multicast bus is made of, all present at this moment.
@@ -98,7 +100,7 @@ describe('--file-mode', () => {
 
     alice.flow();
     feeder.close();
-    for (const p of [producer, alice, other]) expect((await within(p.closed, 60_000, 'the bus to drain')).code).toBe(0);
+    for (const p of [producer, alice, other]) expect((await within(p.done, 60_000, 'the bus to drain')).code).toBe(0);
   });
 
   it('back-pressure with --mode 0600 (the alias) and lossy with --file-mode 0640, under umask 0', async () => {
@@ -107,16 +109,16 @@ describe('--file-mode', () => {
     const input = path.join(dir, 'in');
     fs.writeFileSync(input, makeChunks(FORMAT, 'PERM01', 3));
     // No consumer: the producer publishes chunk 0 and waits with chunk 1 in a temporary file.
-    const producer = spawnFilebus(['--filename', bp, '--back-pressure', '--mode', '0600', '--block-size', '4096', 'producer'], { prefix: UMASK0, stdin: input });
-    await until(() => fs.existsSync(bp) && tempNames(bp).length === 1, 'the producer to wait with a temporary file');
-    const temp = tempNames(bp)[0]!;
+    const producer = startFilebus(['--filename', bp, '--back-pressure', '--mode', '0600', '--block-size', '4096', 'producer'], { prefix: UMASK0, stdin: { file: input } });
+    await until(() => fs.existsSync(bp) && tempFiles(bp).length === 1, 'the producer to wait with a temporary file');
+    const temp = tempFiles(bp)[0]!;
     expect({ file: mode(bp), lock: mode(`${bp}.lock`), temp: mode(path.join(dir, temp)) }).toEqual({ file: '0600', lock: '0600', temp: '0600' });
     const drained = await runFilebus(['--filename', bp, '--back-pressure', 'consumer']);
     expect(drained.code).toBe(0);
-    expect((await within(producer.closed, 30_000, 'the producer')).code).toBe(0);
+    expect((await within(producer.done, 30_000, 'the producer')).code).toBe(0);
 
     const lossy = path.join(dir, 'lossy');
-    const made = await runFilebus(['--filename', lossy, '--file-mode', '0640', '--block-size', '4096', 'producer'], { prefix: UMASK0, stdin: input });
+    const made = await runFilebus(['--filename', lossy, '--file-mode', '0640', '--block-size', '4096', 'producer'], { prefix: UMASK0, stdin: { file: input } });
     expect(made.code).toBe(0);
     expect({ file: mode(lossy), lock: mode(`${lossy}.lock`) }).toEqual({ file: '0640', lock: '0640' });
   });
@@ -131,13 +133,13 @@ describe('--file-mode', () => {
       const bus = path.join(dir, `bus-${label.replace(' ', '')}`);
       const common = ['--filename', bus, '--multicast', ...modeArgs];
       // A named consumer that does not read: its cursor stays while the producer's registration is looked at.
-      const alice = spawnFilebus([...common, '--name', 'alice', 'consumer'], { prefix: UMASK022, paused: true });
+      const alice = startFilebus([...common, '--name', 'alice', 'consumer'], { prefix: UMASK022, paused: true });
       await until(() => fs.existsSync(`${bus}.consumers/alice.cursor`), 'alice to register');
       // Fed through a FIFO held open here, so the producer (and its registration) stays until it is closed.
       const fifo = path.join(dir, `fifo-${label.replace(' ', '')}`);
       expect(spawnSync('mkfifo', [fifo]).status).toBe(0);
       const feed = fs.openSync(fifo, fs.constants.O_RDWR | fs.constants.O_NONBLOCK);
-      const producer = spawnFilebus([...common, '--block-size', '4096', 'producer'], { prefix: UMASK022, stdin: fifo });
+      const producer = startFilebus([...common, '--block-size', '4096', 'producer'], { prefix: UMASK022, stdin: { file: fifo } });
       fs.writeSync(feed, fs.readFileSync(input));
       await until(() => fs.existsSync(bus) && fs.readdirSync(`${bus}.producers`).some((n) => n.endsWith('.producer')), 'the producer to publish');
       const registration = fs.readdirSync(`${bus}.producers`).find((n) => n.endsWith('.producer'))!;
@@ -147,7 +149,7 @@ describe('--file-mode', () => {
       };
       fs.closeSync(feed);
       alice.flow();
-      for (const p of [producer, alice]) expect((await within(p.closed, 30_000, 'the bus to drain')).code).toBe(0);
+      for (const p of [producer, alice]) expect((await within(p.done, 30_000, 'the bus to drain')).code).toBe(0);
     }
     expect(found).toEqual({
       '0644': { file: '0644', lock: '0640', cursor: '0640', registration: '0640' },
@@ -164,14 +166,13 @@ describe('--file-mode', () => {
       const input = path.join(dir, `in${fileMode}`);
       fs.writeFileSync(input, makeChunks({ recordSize: 64, perChunk: 1 }, 'PERM02', 1500));
       // The watcher polls the directory as fast as it can, lstat-ing every temporary name it sees.
-      const watcher = spawn(process.execPath, ['-e', WATCHER, dir, path.basename(bus)], { stdio: ['pipe', 'pipe', 'inherit'] });
       let report = '';
-      watcher.stdout!.on('data', (d: Buffer) => { report += d.toString(); });
+      const watcher = startProcess(process.execPath, ['-e', WATCHER, dir, path.basename(bus)], { stdin: 'pipe', stdout: (d) => { report += d.toString(); } });
       await until(() => report.includes('ready'), 'the watcher');
-      const made = await runFilebus(['--filename', bus, '--file-mode', fileMode, '--block-size', '64', 'producer'], { prefix: UMASK0, stdin: input });
+      const made = await runFilebus(['--filename', bus, '--file-mode', fileMode, '--block-size', '64', 'producer'], { prefix: UMASK0, stdin: { file: input } });
       expect({ code: made.code, stderr: made.stderr }).toEqual({ code: 0, stderr: '' });
       watcher.stdin!.end();
-      await new Promise((r) => watcher.on('close', r));
+      await watcher.done;
       const seen = JSON.parse(report.slice(report.indexOf('{'))) as { temps: number; samples: number; modes: Record<string, number> };
       expect(seen.temps, 'temporary files caught').toBeGreaterThan(0);
       const allowed = parseInt(fileMode, 8);
@@ -258,16 +259,16 @@ describe('an unprivileged user against a 0600 bus', () => {
     const lossy = path.join(pub, 'lossy');
     const bp = path.join(pub, 'bp');
     const mc = path.join(pub, 'mc');
-    expect((await runFilebus(['--filename', lossy, '--file-mode', '0600', 'producer'], { stdin: input })).code).toBe(0);
-    expect((await runFilebus(['--filename', mc, '--multicast', '--file-mode', '0600', '--retain', 'all', 'producer'], { stdin: input })).code).toBe(0);
+    expect((await runFilebus(['--filename', lossy, '--file-mode', '0600', 'producer'], { stdin: { file: input } })).code).toBe(0);
+    expect((await runFilebus(['--filename', mc, '--multicast', '--file-mode', '0600', '--retain', 'all', 'producer'], { stdin: { file: input } })).code).toBe(0);
     const named = await runFilebus(['--filename', mc, '--multicast', '--name', 'rootsname', 'consumer']);
     expect(named.code).toBe(0);
     // Back-pressure: one chunk on the bus, its producer gone.
-    const producer = spawnFilebus(['--filename', bp, '--back-pressure', '--file-mode', '0600', '--block-size', '4096', 'producer'], { stdin: input });
+    const producer = startFilebus(['--filename', bp, '--back-pressure', '--file-mode', '0600', '--block-size', '4096', 'producer'], { stdin: { file: input } });
     await until(() => fs.existsSync(bp), 'a chunk on the back-pressure bus');
     producer.child.kill('SIGKILL');
     await producer.exited;
-    for (const n of tempNames(bp)) fs.rmSync(path.join(pub, n));
+    for (const n of tempFiles(bp)) fs.rmSync(path.join(pub, n));
     return { pub, lossy, bp, mc };
   }
 
@@ -296,7 +297,7 @@ describe('an unprivileged user against a 0600 bus', () => {
     ];
     const seen: Record<string, string> = {};
     for (const [label, bus, args] of cases) {
-      const r = await runFilebus(['--filename', bus, ...args, 'consumer'], { prefix: nobody.prefix, bin: nobody.bin, timeoutMs: 30_000 });
+      const r = await runFilebus(['--filename', bus, ...args, 'consumer'], { prefix: nobody.prefix, bin: nobody.bin, timeoutMs: 30_000, onTimeout: 'report' });
       expect({ label, timedOut: r.timedOut, code: r.code, out: r.stdout.length }).toEqual({ label, timedOut: false, code: 1, out: 0 });
       const message = oneLineError(r.stderr);
       expect(message, label).toMatch(/permission denied/);
@@ -321,13 +322,13 @@ describe('an unprivileged user against a 0600 bus', () => {
     for (const [label, bus, args] of cases) {
       // Back-pressure: the bus must be free for the producer to get as far as the lock.
       if (label.startsWith('back-pressure')) fs.rmSync(bp, { force: true });
-      const r = await runFilebus(['--filename', bus, ...args, 'producer'], { prefix: nobody.prefix, bin: nobody.bin, stdin: input, timeoutMs: 30_000 });
+      const r = await runFilebus(['--filename', bus, ...args, 'producer'], { prefix: nobody.prefix, bin: nobody.bin, stdin: { file: input }, timeoutMs: 30_000, onTimeout: 'report' });
       expect({ label, timedOut: r.timedOut, code: r.code }).toEqual({ label, timedOut: false, code: 1 });
       const message = oneLineError(r.stderr);
       expect(message, label).toMatch(/permission denied/);
       expect(message.includes(bus), `${label}: the message names the bus path: ${message}`).toBe(true);
       seen[label] = message;
-      expect(tempNames(bus), `${label}: no temporary file left`).toEqual([]);
+      expect(tempFiles(bus), `${label}: no temporary file left`).toEqual([]);
     }
     expect(ownedByNobody(pub), 'nothing made by nobody is left').toEqual([]);
     figures.unprivilegedProducers = seen;

@@ -18,12 +18,13 @@
  */
 import fs from 'node:fs';
 import path from 'node:path';
-import { crc32 } from 'node:zlib';
 import { expect } from 'vitest';
-import {
-  ChunkReader, chunkBytes, chunks as makeChunks, checkChunk, delay, killAllTracked, lockHeld, readCursorFile, rng, RUNS, seedFor,
-  segmentList, sigkill, spawnFilebus, tempDir, tempNames, tempPid, until, within, writeResults, type ChunkRef, type Format, type Proc,
-} from '../helpers/reliability.js';
+import { tempDir } from '../helpers/cli.js';
+import { startFilebus, killAll, type Proc } from '../helpers/procs.js';
+import { within, until, delay } from '../helpers/wait.js';
+import { segments, readCursor, tempFiles, tempPid, lockState, segmentIntact, cursorIds } from '../helpers/bus-layout.js';
+import { chunkBytes, chunks as makeChunks, checkChunk, ChunkReader, type Format, type ChunkRef } from '../helpers/records.js';
+import { RUNS, sigkill, writeResults, rng, seedFor, median } from '../helpers/reliability.js';
 
 export type Mode = 'lossy' | 'back-pressure' | 'multicast';
 
@@ -45,12 +46,6 @@ function tagOf(mode: Mode, run: number): string {
 
 function runOf(tag: string): number {
   return Number(tag.slice(1));
-}
-
-function median(values: readonly number[]): number {
-  if (values.length === 0) return NaN;
-  const s = [...values].sort((a, b) => a - b);
-  return s[Math.floor(s.length / 2)]!;
 }
 
 export async function producerCrashDrill(mode: Mode): Promise<void> {
@@ -76,11 +71,9 @@ export async function producerCrashDrill(mode: Mode): Promise<void> {
         ? [[...common, 'consumer'], [...common, 'consumer']]
         : [[...common, '--name', 'keeper', 'consumer'], [...common, 'consumer']];
     const readers = consumerArgs.map(() => new ChunkReader(FORMAT, onChunk));
-    const consumers: Proc[] = consumerArgs.map((args, i) => spawnFilebus(args, { onData: (d) => readers[i]!.push(d) }));
+    const consumers: Proc[] = consumerArgs.map((args, i) => startFilebus(args, { stdout: (d) => readers[i]!.push(d) }));
     if (mode === 'multicast') {
-      await until(() => {
-        try { return fs.readdirSync(`${bus}.consumers`).filter((n) => n.endsWith('.cursor')).length === 2; } catch { return false; }
-      }, 'both multicast consumers to register', 60_000);
+      await until(() => cursorIds(bus).length === 2, 'both multicast consumers to register', 60_000);
     }
 
     // ------------------------------------------------------------- producers
@@ -113,7 +106,7 @@ export async function producerCrashDrill(mode: Mode): Promise<void> {
     };
     const verifiedSegments = new Set<number>();
     const checkSegments = (ended = false): void => {
-      const segs = segmentList(bus);
+      const segs = segments(bus);
       for (const s of ended ? segs.slice(0, -1) : segs) {
         if (verifiedSegments.has(s.seq)) continue;
         let data: Buffer;
@@ -121,7 +114,7 @@ export async function producerCrashDrill(mode: Mode): Promise<void> {
         // Whole, and true to its checksum: a killed producer never exposes a partial segment.
         expect(data.length, `segment ${s.name}`).toBe(size);
         checkChunk(data, FORMAT);
-        expect(segmentNameOk(s, data), `checksum of ${s.name}`).toBe(true);
+        expect(segmentIntact(s, data), `checksum of ${s.name}`).toBe(true);
         verifiedSegments.add(s.seq);
         figures.segmentsVerified += 1;
       }
@@ -132,16 +125,16 @@ export async function producerCrashDrill(mode: Mode): Promise<void> {
     while (figures.kills < RUNS) {
       const tag = tagOf(mode, run);
       fs.writeFileSync(inputFile(run), makeChunks(FORMAT, tag, INPUT_CHUNKS));
-      const producer = spawnFilebus([...common, '--block-size', String(size), 'producer'], { stdin: inputFile(run) });
+      const producer = startFilebus([...common, '--block-size', String(size), 'producer'], { stdin: { file: inputFile(run) } });
       const startup = random() < STARTUP_SHARE;
       if (startup) {
         const typical = median(figures.timeToFirstChunkMs);
         await delay(Math.floor(random() * (Number.isNaN(typical) ? 300 : typical)));
       } else {
-        await until(() => seenRun(run) || !producer.running(), `producer ${run}'s first chunk`, PROCEED_LIMIT_MS, 1);
+        await until(() => seenRun(run) || !producer.running(), `producer ${run}'s first chunk`, PROCEED_LIMIT_MS, { everyMs: 1 });
         figures.timeToFirstChunkMs.push(Date.now() - producer.startedAt);
         // The killed producers before it left nothing this one had to wait for or clear by hand.
-        const stale = tempNames(bus).filter((n) => tempPid(bus, n) !== producer.pid);
+        const stale = tempFiles(bus).filter((n) => tempPid(bus, n) !== producer.pid);
         expect(stale, `temporary files of dead producers when producer ${run} published`).toEqual([]);
         await delay(Math.floor(random() * MAX_STREAM_KILL_MS));
       }
@@ -159,10 +152,10 @@ export async function producerCrashDrill(mode: Mode): Promise<void> {
       expect(producer.stderr(), `producer ${run} stderr`).toBe('');
       if (mode !== 'back-pressure') {
         // Consumers of these modes do not hold the lock; the kernel dropped the dead producer's.
-        if (lockHeld(`${bus}.lock`)) figures.staleLockAfterKill += 1;
-        expect(lockHeld(`${bus}.lock`), `FILE.lock after killing producer ${run}`).not.toBe(true);
+        if (lockState(`${bus}.lock`) === 'held') figures.staleLockAfterKill += 1;
+        expect(lockState(`${bus}.lock`), `FILE.lock after killing producer ${run}`).not.toBe('held');
       }
-      figures.leftoverTempFilesAfterKills += tempNames(bus).filter((n) => tempPid(bus, n) === producer.pid).length;
+      figures.leftoverTempFilesAfterKills += tempFiles(bus).filter((n) => tempPid(bus, n) === producer.pid).length;
       if (mode === 'multicast') checkSegments();
       run += 1;
     }
@@ -171,24 +164,24 @@ export async function producerCrashDrill(mode: Mode): Promise<void> {
     const finalRun = run;
     const finalTag = tagOf(mode, finalRun);
     fs.writeFileSync(inputFile(finalRun), makeChunks(FORMAT, finalTag, FINAL_CHUNKS));
-    const last = spawnFilebus([...common, '--block-size', String(size), 'producer'], { stdin: inputFile(finalRun) });
-    const lastExit = await within(last.closed, 120_000, 'the last producer');
+    const last = startFilebus([...common, '--block-size', String(size), 'producer'], { stdin: { file: inputFile(finalRun) } });
+    const lastExit = await within(last.done, 120_000, 'the last producer');
     expect({ ...lastExit, stderr: last.stderr() }).toEqual({ code: 0, signal: null, stderr: '' });
-    expect(tempNames(bus), 'temporary files after the last producer').toEqual([]);
+    expect(tempFiles(bus), 'temporary files after the last producer').toEqual([]);
 
     // Each consumer ends as its mode says.
     if (mode === 'lossy') {
       // Consumers never end on their own; the newest chunk is always observable.
       for (const [i, r] of readers.entries()) {
         await until(() => r.chunks.at(-1)?.tag === finalTag && r.chunks.at(-1)?.index === FINAL_CHUNKS - 1,
-          `lossy consumer ${i} to emit the newest chunk`, 30_000, 5);
+          `lossy consumer ${i} to emit the newest chunk`, 30_000, { everyMs: 5 });
       }
       for (const c of consumers) await sigkill(c);
     } else if (mode === 'back-pressure') {
       // Exactly one consumer takes the end marker and exits 0; FILE is then gone, nothing is in flight.
       const first = await within(Promise.race(consumers.map((c, i) => c.exited.then((e) => ({ i, e })))), 60_000, 'a consumer to take the end marker');
       expect(first.e).toEqual({ code: 0, signal: null });
-      await until(() => !fs.existsSync(bus), 'FILE to be taken', 30_000, 5);
+      await until(() => !fs.existsSync(bus), 'FILE to be taken', 30_000, { everyMs: 5 });
       const other = consumers[1 - first.i]!;
       await delay(200);
       expect(other.running(), 'the other consumer keeps waiting for a next stream').toBe(true);
@@ -198,7 +191,7 @@ export async function producerCrashDrill(mode: Mode): Promise<void> {
         expect(await within(c.exited, 60_000, `multicast consumer ${i}`)).toEqual({ code: 0, signal: null });
       }
     }
-    await Promise.all(consumers.map((c) => within(c.closed, 30_000, 'consumer output')));
+    await Promise.all(consumers.map((c) => within(c.done, 30_000, 'consumer output')));
     for (const [i, c] of consumers.entries()) expect(c.stderr(), `consumer ${i} stderr`).toBe('');
     for (const [i, r] of readers.entries()) {
       expect(r.error?.message, `consumer ${i} emitted only whole, intact chunks`).toBeUndefined();
@@ -241,7 +234,7 @@ export async function producerCrashDrill(mode: Mode): Promise<void> {
       expect(published.get(finalRun), 'the last producer delivered everything').toBe(FINAL_CHUNKS);
     } else {
       // Every consumer emitted exactly the published segments, in order: of each producer a prefix.
-      const segs = segmentList(bus);
+      const segs = segments(bus);
       const end = segs.at(-1)!;
       expect(fs.statSync(end.path).size, 'the newest segment is the end marker').toBe(0);
       for (const [i, r] of readers.entries()) {
@@ -272,13 +265,13 @@ export async function producerCrashDrill(mode: Mode): Promise<void> {
       }
       checkSegments(true);
       expect(published.get(finalRun), 'the last producer delivered everything').toBe(FINAL_CHUNKS);
-      expect(readCursorFile(path.join(`${bus}.consumers`, 'keeper.cursor')), 'the named consumer is past the end marker').toBe(end.seq + 1);
+      expect(readCursor(path.join(`${bus}.consumers`, 'keeper.cursor')), 'the named consumer is past the end marker').toBe(end.seq + 1);
       expect(fs.readdirSync(`${bus}.consumers`), 'the anonymous cursor is gone').toEqual(['keeper.cursor']);
       expect(fs.readdirSync(`${bus}.producers`), 'dead producers hold no registration after the stream ended').toEqual([]);
     }
     expect(lost, 'chunks lost').toBe(0);
     expect(repeated, 'chunks repeated').toBe(0);
-    expect(lockHeld(`${bus}.lock`), 'FILE.lock at the end').not.toBe(true);
+    expect(lockState(`${bus}.lock`), 'FILE.lock at the end').not.toBe('held');
     for (const t of figures.timeToFirstChunkMs) expect(t).toBeLessThan(PROCEED_LIMIT_MS);
 
     const chunksChecked = readers.reduce((n, r) => n + r.chunks.length, 0);
@@ -304,11 +297,7 @@ export async function producerCrashDrill(mode: Mode): Promise<void> {
       seconds: Math.round((Date.now() - t0) / 100) / 10,
     });
   } finally {
-    await killAllTracked();
+    await killAll();
     fs.rmSync(dir, { recursive: true, force: true });
   }
-}
-
-function segmentNameOk(s: { crc: number }, data: Buffer): boolean {
-  return s.crc === (crc32(data) >>> 0);
 }

@@ -11,10 +11,12 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
-import {
-  chunks as makeChunks, fingerprint, killAllTracked, oneLineError, runFilebus, segmentList, segmentName, spawnFilebus, tempDir, tempNames,
-  until, writeResults, type Format,
-} from '../helpers/reliability.js';
+import { tempDir } from '../helpers/cli.js';
+import { startFilebus, runFilebus, killAll } from '../helpers/procs.js';
+import { until } from '../helpers/wait.js';
+import { segments, segmentName, tempFiles, ringEntryPath } from '../helpers/bus-layout.js';
+import { chunks as makeChunks, type Format } from '../helpers/records.js';
+import { fingerprint, oneLineError, writeResults } from '../helpers/reliability.js';
 
 const FORMAT: Format = { recordSize: 256, perChunk: 16 };
 const BLOCK = ['--block-size', '4096'];
@@ -23,7 +25,7 @@ let outcomes: Record<string, string> = {};
 let planted = 0;
 
 afterEach(async () => {
-  await killAllTracked();
+  await killAll();
 });
 
 afterAll(() => {
@@ -75,7 +77,7 @@ type Outcome = 'failed' | 'worked';
  * counts as working.
  */
 async function attempt(label: string, args: string[], at: string, options: { stdin?: string; mayWait?: boolean; waitMs?: number } = {}): Promise<Outcome> {
-  const r = await runFilebus(args, { stdin: options.stdin ?? 'ignore', timeoutMs: options.waitMs ?? 30_000 });
+  const r = await runFilebus(args, { stdin: options.stdin === undefined ? 'ignore' : { file: options.stdin }, timeoutMs: options.waitMs ?? 30_000, onTimeout: 'report' });
   let outcome: Outcome;
   if (r.timedOut) {
     expect(options.mayWait, `${label}: only a consumer (or a waiting back-pressure producer) may keep running`).toBe(true);
@@ -100,9 +102,9 @@ describe('symlinks are never followed for writing', () => {
     const before = fingerprint(s.victim);
     plant(s.victim, `${s.bus}.__new__`);
     for (const [mode, args] of [['lossy', []], ['back-pressure', ['--back-pressure']], ['multicast', ['--multicast']]] as const) {
-      const consumer = mode === 'lossy' ? undefined : spawnFilebus(['--filename', s.bus, ...args, 'consumer']);
+      const consumer = mode === 'lossy' ? undefined : startFilebus(['--filename', s.bus, ...args, 'consumer']);
       expect(await attempt(`FILE.__new__, ${mode} producer`, ['--filename', s.bus, ...args, ...BLOCK, 'producer'], `${s.bus}.__new__`, { stdin: s.input })).toBe('worked');
-      if (consumer) expect((await consumer.closed).code).toBe(0);
+      if (consumer) expect((await consumer.done).code).toBe(0);
     }
     expect(fingerprint(s.victim)).toEqual(before);
     expect(fs.readlinkSync(`${s.bus}.__new__`)).toBe(s.victim);
@@ -123,7 +125,7 @@ describe('symlinks are never followed for writing', () => {
     expect(await attempt('FILE.lock, multicast consumer', ['--filename', s.bus, '--multicast', 'consumer'], at)).toBe('failed');
     expect(fingerprint(s.victim)).toEqual(before);
     expect(fs.readlinkSync(at)).toBe(s.victim);
-    expect(tempNames(s.bus)).toEqual([]);
+    expect(tempFiles(s.bus)).toEqual([]);
   });
 
   it('at FILE: producers of every mode replace the link, never the target', async () => {
@@ -153,13 +155,13 @@ describe('symlinks are never followed for writing', () => {
     }
     fs.rmSync(s.bus);
     // A lossy consumer past its start, then a link at the next ring name, then chunks.
-    const first = await runFilebus(['--filename', s.bus, ...BLOCK, 'producer'], { stdin: s.input });
+    const first = await runFilebus(['--filename', s.bus, ...BLOCK, 'producer'], { stdin: { file: s.input } });
     expect(first.code).toBe(0);
     const out: Buffer[] = [];
-    const consumer = spawnFilebus(['--filename', s.bus, 'consumer'], { onData: (d) => out.push(d) });
+    const consumer = startFilebus(['--filename', s.bus, 'consumer'], { stdout: (d) => out.push(d) });
     await until(() => Buffer.concat(out).length > 0, 'the consumer to emit the current chunk', 20_000);
-    plant(s.victim, path.join(path.dirname(s.bus), `.bus.${'1'.padStart(20, '0')}.recent`));
-    const second = await runFilebus(['--filename', s.bus, ...BLOCK, 'producer'], { stdin: s.input });
+    plant(s.victim, ringEntryPath(s.bus, 1));
+    const second = await runFilebus(['--filename', s.bus, ...BLOCK, 'producer'], { stdin: { file: s.input } });
     expect(second.code, second.stderr).toBe(0);
     const total = fs.statSync(s.input).size;
     // The current chunk, then at least two of the second stream's three.
@@ -191,9 +193,9 @@ describe('symlinks are never followed for writing', () => {
   it('at a retained segment\'s name: a consumer refuses to read through it (emitting nothing of the target); retention unlinks the link, not the target', async () => {
     const s = setup();
     const before = fingerprint(s.victim);
-    const made = await runFilebus(['--filename', s.bus, '--multicast', '--retain', 'all', ...BLOCK, 'producer'], { stdin: s.input });
+    const made = await runFilebus(['--filename', s.bus, '--multicast', '--retain', 'all', ...BLOCK, 'producer'], { stdin: { file: s.input } });
     expect(made.code).toBe(0);
-    const segs = segmentList(s.bus);
+    const segs = segments(s.bus);
     expect(segs).toHaveLength(4); // 3 chunks and the end marker
     const first = fs.readFileSync(segs[0]!.path);
     fs.rmSync(segs[1]!.path);
@@ -219,7 +221,7 @@ describe('symlinks are never followed for writing', () => {
     plant(s.victim, next);
     expect(await attempt('next segment name, multicast producer', ['--filename', s.bus, '--multicast', ...BLOCK, 'producer'], next, { stdin: s.input })).toBe('worked');
     expect(fs.readlinkSync(next), 'the link is left alone').toBe(s.victim);
-    expect(segmentList(s.bus).map((x) => x.seq)).toEqual([1, 2, 3, 4, 5]);
+    expect(segments(s.bus).map((x) => x.seq)).toEqual([1, 2, 3, 4, 5]);
     // The stream itself is intact after the link...
     const replay = await runFilebus(['--filename', s.bus, '--multicast', '--from', '2', 'consumer']);
     expect({ code: replay.code, stderr: replay.stderr }).toEqual({ code: 0, stderr: '' });
@@ -232,7 +234,7 @@ describe('symlinks are never followed for writing', () => {
   it('at a cursor\'s name: the named consumer, other consumers, a producer doing retention and remove-consumer never write through it', async () => {
     const s = setup();
     const before = fingerprint(s.victim);
-    const made = await runFilebus(['--filename', s.bus, '--multicast', ...BLOCK, 'producer'], { stdin: s.input });
+    const made = await runFilebus(['--filename', s.bus, '--multicast', ...BLOCK, 'producer'], { stdin: { file: s.input } });
     expect(made.code).toBe(0);
     const at = path.join(`${s.bus}.consumers`, 'alice.cursor');
     plant(s.victim, at);
