@@ -87,13 +87,14 @@ describe('a directory that does not exist', () => {
 });
 
 describe('a consumer in the wrong mode', () => {
-  /** A lossy producer that stays on the bus until its stdin is closed. */
+  /** A producer that stays on the bus until its stdin is closed. */
   async function liveProducer(mode: readonly string[]): Promise<ReturnType<typeof startFilebus>> {
     const producer = startFilebus(['--filename', bus, ...mode, 'producer'], { stdin: 'pipe' });
     producer.child.stdin!.write('first\n');
     const registrations = path.join(dir, 'bus.producers');
     const deadline = Date.now() + 10_000;
-    while (!(fs.existsSync(registrations) && fs.readdirSync(registrations).some((n) => n.endsWith('.producer')))) {
+    // Registered, and its first chunk published.
+    while (!(fs.existsSync(bus) && fs.existsSync(registrations) && fs.readdirSync(registrations).some((n) => n.endsWith('.producer')))) {
       if (Date.now() > deadline) throw new Error('the producer did not register');
       await new Promise((r) => setTimeout(r, 20));
     }
