@@ -25,6 +25,14 @@ export type FilebusErrorCode =
   | 'ERR_FILEBUS_ABORTED'
   /** Reading or writing bus files failed (the cause holds the system error). */
   | 'ERR_FILEBUS_IO'
+  /**
+   * FILE exists but shows no sign of being a bus (no FILE.lock, no lock
+   * directory, no registration, no segments): a producer or back-pressure
+   * consumer would replace or delete it. `takeOver` (`--take-over`) allows it.
+   */
+  | 'ERR_FILEBUS_NOT_A_BUS'
+  /** The bus's live producers run in another mode than this consumer's. */
+  | 'ERR_FILEBUS_MODE'
   /** There is no bus at the path (none of FILE, FILE.lock or a multicast directory exists). */
   | 'ERR_FILEBUS_NOT_FOUND'
   /**

@@ -83,6 +83,13 @@ export interface BusOptions {
   fileMode?: number;
   /** Multicast: 'window' (default) deletes what every consumer has read and left the window; 'all' keeps everything. */
   retain?: 'window' | 'all';
+  /**
+   * Use FILE even when it shows no sign of being a bus (no FILE.lock, no
+   * lock directory, no registration, no segments), although a producer
+   * replaces it and a back-pressure consumer deletes it (`--take-over`).
+   * Default false: such a FILE is refused with ERR_FILEBUS_NOT_A_BUS.
+   */
+  takeOver?: boolean;
 }
 
 export interface ProducerOptions extends BusOptions {
@@ -140,6 +147,7 @@ export interface ResolvedBusOptions {
   readonly window: WindowSize;
   readonly retainAll: boolean;
   readonly fileMode: number | undefined;
+  readonly takeOver: boolean;
 }
 
 export const DEFAULT_BLOCK_SIZE = 65536;
@@ -251,13 +259,14 @@ export function checkStartPosition(value: unknown, option = 'from', shown?: stri
 export function resolveBusOptions(options: BusOptions): ResolvedBusOptions {
   if (typeof options !== 'object' || options === null) throw invalid('options must be an object');
   // Each read once: a getter, or the caller changing the object, cannot make what was checked differ from what is used.
-  const { filename, mode, blockSize, sleepInterval, fileMonitoring, watch, lock, signal, window, fileMode, retain } = options;
+  const { filename, mode, blockSize, sleepInterval, fileMonitoring, watch, lock, signal, window, fileMode, retain, takeOver } = options;
   if (typeof filename !== 'string' || filename === '') throw invalid('filename is required');
   if (filename.includes('\0')) throw invalid('filename must not contain a NUL byte');
   if (signal !== undefined && !(signal instanceof AbortSignal)) throw invalid('signal must be an AbortSignal');
   if (fileMonitoring !== undefined && typeof fileMonitoring !== 'boolean') {
     throw invalidOption('fileMonitoring', 'must be true or false', json(fileMonitoring));
   }
+  if (takeOver !== undefined && typeof takeOver !== 'boolean') throw invalidOption('takeOver', 'must be true or false', json(takeOver));
   return Object.freeze({
     filename,
     mode: choice(mode ?? DEFAULT_MODE, BUS_MODES, 'mode', undefined),
@@ -269,6 +278,7 @@ export function resolveBusOptions(options: BusOptions): ResolvedBusOptions {
     window: parseWindow(window ?? DEFAULT_WINDOW_CHUNKS),
     retainAll: checkRetain(retain ?? DEFAULT_RETAIN) === 'all',
     fileMode: checkFileMode(fileMode),
+    takeOver: takeOver ?? false,
   });
 }
 

@@ -17,7 +17,7 @@ const EXIT_NO_BUS = 3;
 const EXIT_OUTPUT_CLOSED = 128 + 13;
 
 /** Problems with what the user asked for, as opposed to failures while running. */
-const USAGE_CODES = new Set(['ERR_FILEBUS_INVALID_OPTION', 'ERR_FILEBUS_BAD_PATH', 'ERR_FILEBUS_DIRECTORY', 'ERR_FILEBUS_LOCK_STRATEGY', 'ERR_FILEBUS_UNTRUSTED']);
+const USAGE_CODES = new Set(['ERR_FILEBUS_INVALID_OPTION', 'ERR_FILEBUS_BAD_PATH', 'ERR_FILEBUS_DIRECTORY', 'ERR_FILEBUS_LOCK_STRATEGY', 'ERR_FILEBUS_UNTRUSTED', 'ERR_FILEBUS_NOT_A_BUS', 'ERR_FILEBUS_MODE']);
 
 function readVersion(): string {
   const pkg = JSON.parse(fs.readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };

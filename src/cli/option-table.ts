@@ -199,6 +199,13 @@ export const OPTIONS = {
       return parseInt(text.trim(), 8);
     },
   },
+  'take-over': {
+    kind: 'boolean',
+    default: false,
+    commands: TRANSFERS,
+    help: 'use FILE even though it shows no sign of being a bus (no FILE.lock, registration or segments): ' +
+      'a producer replaces it and a back-pressure consumer deletes it. Without it, such a FILE is refused',
+  },
   json: {
     kind: 'boolean',
     default: false,

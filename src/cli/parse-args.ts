@@ -30,6 +30,8 @@ export interface CliArgs {
   readonly name: string | undefined;
   readonly from: StartPosition | undefined;
   readonly fileMode: number | undefined;
+  /** --take-over: use a FILE that shows no sign of being a bus. */
+  readonly takeOver: boolean;
   /** status --json */
   readonly json: boolean;
   /** producer and consumer --progress, and its period. */
@@ -127,6 +129,7 @@ export async function parseArgs(argv: readonly string[], version: string, option
     lock: value('lock') ?? OPTIONS.lock.default,
     verbosity: Number(parsed['verbose'] ?? 0),
     blockingRead: Boolean(parsed['blocking-read']),
+    takeOver: parsed['take-over'] === true,
     json: parsed['json'] === true,
     progress,
     progressIntervalMs: progressInterval * 1000,

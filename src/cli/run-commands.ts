@@ -25,6 +25,7 @@ function busOptions(args: CliArgs, signal: AbortSignal): BusOptions {
     ...(args.window !== undefined && { window: args.window }),
     retain: args.retain,
     ...(args.fileMode !== undefined && { fileMode: args.fileMode }),
+    takeOver: args.takeOver,
   };
 }
 

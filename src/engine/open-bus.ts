@@ -6,13 +6,14 @@ import { FilebusError, errnoCode } from '../errors.js';
 import type { BusLock } from '../lock/bus-lock.js';
 import type { Liveness } from '../lock/liveness.js';
 import { checkLockStrategy, claimLockStrategy, createBusLock, livenessFor } from '../lock/strategy.js';
-import type { LockStrategy, ResolvedBusOptions } from '../options.js';
+import type { BusMode, LockStrategy, ResolvedBusOptions } from '../options.js';
 import type { ChangeWatcher, NameFilter } from '../watch/change-watcher.js';
 import { usesEvents, watchDirectory, watchFile } from '../watch/create-watcher.js';
 import { createBusView, type BusView } from './bus-view.js';
 import { detectFileSystem, type FileSystemInfo } from '../watch/file-system.js';
 import { sweepStaleTemps } from '../wire/chunk-file.js';
-import { busPaths, type BusPaths } from '../wire/layout.js';
+import { busPaths, consumersDir, producersDir, segmentsDir, type BusPaths } from '../wire/layout.js';
+import { refuseOtherMode } from './mode-guard.js';
 
 /** Everything an engine needs to work on one bus, opened once per producer or consumer. */
 export interface Bus {
@@ -47,23 +48,36 @@ export interface BusInfo {
   readonly lock: LockStrategy;
 }
 
-export interface OpenBusRole {
+/** What a process of one side and mode may do to the bus's directory. */
+interface Role {
   /**
-   * Whether this role writes into FILE's directory (producers, back-pressure
-   * and multicast consumers). Writers mark the bus with their lock strategy,
-   * and clear the temporary files that killed processes of this host left behind.
+   * Writes into FILE's directory (producers, back-pressure and multicast
+   * consumers): marks the bus with its lock strategy, and clears the
+   * temporary files that killed processes of this host left behind.
    */
   readonly writes: boolean;
+  /** Replaces or deletes FILE (producers, back-pressure consumers): only a FILE that is a bus's. */
+  readonly replacesFile: boolean;
+  /** Creates FILE's directory when it is missing (producers): a consumer's misspelled path must not become a bus. */
+  readonly createsDirectory: boolean;
+}
+
+function roleOf(side: 'producer' | 'consumer', mode: BusMode): Role {
+  const producer = side === 'producer';
+  return { writes: producer || mode !== 'lossy', replacesFile: producer || mode === 'back-pressure', createsDirectory: producer };
 }
 
 /**
- * Checks the bus path, creates FILE's directory if needed, then sets up the
- * lock and the watcher. Every check comes before anything is created, so a
- * bad path leaves the file system untouched.
+ * Checks the bus path, creates FILE's directory if needed (producers), then
+ * sets up the lock and the watcher. Every check comes before anything is
+ * created, so a bad path leaves the file system untouched.
  */
-export async function openBus(resolved: ResolvedBusOptions, role: OpenBusRole): Promise<Bus> {
+export async function openBus(resolved: ResolvedBusOptions, side: 'producer' | 'consumer'): Promise<Bus> {
   const paths = busPaths(resolved.filename);
-  checkBusPath(paths, role, resolved.fileMode);
+  const role = roleOf(side, resolved.mode);
+  checkBusPath(paths, role, resolved);
+  // A consumer of a bus whose producers run in another mode would wait for ever, or take what is not its to take.
+  if (side === 'consumer' && resolved.mode !== 'lossy') refuseOtherMode(paths, resolved.mode, livenessFor(resolved.lock));
   // Only processes that may lock mark the bus; the others just refuse the other strategy.
   if (role.writes) claimLockStrategy(paths, resolved.lock, resolved.fileMode);
   else checkLockStrategy(paths, resolved.lock);
@@ -117,16 +131,19 @@ export async function openBus(resolved: ResolvedBusOptions, role: OpenBusRole): 
   };
 }
 
-export function checkBusPath(paths: BusPaths, role: OpenBusRole, mode: FileMode): void {
+function checkBusPath(paths: BusPaths, role: Role, options: ResolvedBusOptions): void {
   // FILE's directory is followed through symlinks: the path to it is the
   // user's choice. Every name inside it is not (util/trust.ts).
   let dirStat = statOrUndefined(paths.dir);
   if (dirStat && !dirStat.isDirectory()) {
     throw new FilebusError('ERR_FILEBUS_DIRECTORY', `${paths.dir} is not a directory`, { path: paths.dir });
   }
+  if (!dirStat && !role.createsDirectory) {
+    throw new FilebusError('ERR_FILEBUS_DIRECTORY', `directory ${paths.dir} does not exist (a consumer creates none: check the path, or start the producer first)`, { path: paths.dir });
+  }
   if (!dirStat) {
     try {
-      makeParents(paths.dir, mode);
+      makeParents(paths.dir, options.fileMode);
       dirStat = fs.statSync(paths.dir);
     } catch (error) {
       if (error instanceof FilebusError) throw error;
@@ -152,6 +169,11 @@ export function checkBusPath(paths: BusPaths, role: OpenBusRole, mode: FileMode)
   // Planted before first use, another user's lock file could be replaced
   // mid-stream, and processes would then lock different files.
   if (lockStat) requireTrusted(paths.lock, lockStat, 'file', trust, 'lock file');
+  if (fileStat && role.replacesFile && !options.takeOver && !lockStat && !showsBus(paths)) {
+    throw new FilebusError('ERR_FILEBUS_NOT_A_BUS',
+      `${paths.file} exists but is not a bus (no ${path.basename(paths.lock)}, no registration, no segments), and would be ${role.createsDirectory ? 'replaced' : 'deleted'}: pass --take-over (library: takeOver: true) to use it anyway`,
+      { path: paths.file });
+  }
   if (role.writes) {
     try {
       fs.accessSync(paths.dir, fs.constants.W_OK | fs.constants.X_OK);
@@ -178,6 +200,11 @@ function makeParents(dir: string, mode: FileMode): void {
       if (errnoCode(error) !== 'EEXIST') throw error;
     }
   }
+}
+
+/** Whether anything beside FILE says a bus has been here (FILE.lock was looked at already). */
+function showsBus(paths: BusPaths): boolean {
+  return [paths.strategyMarker, paths.lockDir, producersDir(paths), segmentsDir(paths), consumersDir(paths)].some((p) => lstatOrUndefined(p) !== undefined);
 }
 
 function lstatOrUndefined(p: string): fs.Stats | undefined {

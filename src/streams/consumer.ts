@@ -156,7 +156,7 @@ export class Consumer extends Readable {
 
   #open(): Promise<{ bus: Bus; source: ChunkSource }> {
     this.#opening ??= (async () => {
-      const bus = await openBus(this.#options.bus, { writes: this.#options.bus.mode !== 'lossy' });
+      const bus = await openBus(this.#options.bus, 'consumer');
       this.emit('bus', bus.info);
       try {
         const source = await openChunkSource(bus, {

@@ -61,7 +61,7 @@ export class Producer extends Writable {
   }
 
   override _construct(callback: Callback): void {
-    openBus(this.#options, { writes: true }).then((bus) => {
+    openBus(this.#options, 'producer').then((bus) => {
       this.#bus = bus;
       this.emit('bus', bus.info);
       // Setting up a mode's files can fail too (a file where a directory

@@ -139,8 +139,9 @@ describe('SIGINT and SIGTERM', () => {
     });
 
     it(`${signal} to a back-pressure consumer blocked writing a chunk: the chunk goes back on the bus`, async () => {
-      // A 1 MiB chunk on the bus, placed the way the reference producer does it (write, then rename).
+      // A 1 MiB chunk on the bus, placed the way the reference producer does it (its lock file, then write and rename).
       const chunk = randomData(1024 * 1024);
+      fs.writeFileSync(`${tmp.bus}.lock`, '');
       fs.writeFileSync(`${tmp.bus}.__new__`, chunk);
       fs.renameSync(`${tmp.bus}.__new__`, tmp.bus);
       // Nobody reads this consumer's stdout: it blocks part way through the

@@ -177,11 +177,15 @@ describe('back-pressure round trip', () => {
     expect(Buffer.concat(buffers).equals(sent)).toBe(true);
   });
 
-  it('creates missing parent directories of FILE', async () => {
+  it('a producer creates missing parent directories of FILE; a consumer creates none', async () => {
     const filename = path.join(busDir(), 'a', 'b', 'bus');
     const options = { filename, mode: 'back-pressure' as const };
+    await expect(collect(consumer(options))).rejects.toMatchObject({ code: 'ERR_FILEBUS_DIRECTORY' });
+    expect(fs.existsSync(path.join(busDir(), 'a'))).toBe(false);
+    const p = producer(options);
+    await new Promise<void>((resolve, reject) => p.once('bus', () => resolve()).once('error', reject));
     const received = collect(consumer(options));
-    await producer(options).close();
+    await p.close();
     expect(await received).toEqual([]);
     expect(fs.statSync(path.dirname(filename)).isDirectory()).toBe(true);
   });
