@@ -88,9 +88,9 @@ describe('back-pressure round trip, default block size', () => {
     await backPressureRoundTrip(randomData(100_003), { via: 'pipe', modeFlag: '--lossless' });
   });
 
-  it('FILE in directories that do not exist yet: they are created', async () => {
+  it('FILE in directories that do not exist yet: the producer creates them (a consumer creates none: new-user.test.ts)', async () => {
     const busDir = path.join(tmp.dir, 'not', 'yet', 'there');
-    await backPressureRoundTrip(randomData(70_000), { via: 'pipe', busDir });
+    await backPressureRoundTrip(randomData(70_000), { via: 'pipe', busDir, producerFirst: true });
     expect(fs.statSync(busDir).isDirectory()).toBe(true);
   });
 
