@@ -3,7 +3,7 @@ import { ioError } from '../errors.js';
 import type { ChangeWatcher } from '../watch/change-watcher.js';
 import { closeQuietly, removeQuietly, writeAllAt } from '../wire/chunk-file.js';
 import type { ProducerRegistration } from '../wire/producer-registry.js';
-import { childPath, consumersDir, segmentName, segmentsDir, tempPath, type SegmentRef } from '../wire/layout.js';
+import { childPath, consumersDir, cursorIdOf, segmentName, segmentsDir, tempPath, type SegmentRef } from '../wire/layout.js';
 import { createFile } from '../util/permissions.js';
 import { checksum, ensureMulticastDirs, listSegments, removeSegment, segmentSize } from '../wire/segments.js';
 import { CursorView } from './cursor-view.js';
@@ -152,7 +152,7 @@ export class MulticastPublisher implements Publisher {
         // look again soon whatever happens.
         // The watcher is made the first time the producer has to wait: a
         // producer that never waits has no use for every cursor write's event.
-        const watcher = (this.#cursorWatcher ??= this.#bus.watchDirectory(this.#consumers, { wanted: (name) => name.endsWith('.cursor') }));
+        const watcher = (this.#cursorWatcher ??= this.#bus.watchDirectory(this.#consumers, { wanted: (name) => cursorIdOf(name) !== undefined }));
         const lookAgainMs = Math.min(options.sleepIntervalMs, this.#bus.view.livenessRecheckMs);
         await watcher.changedSince(seen ?? watcher.generation, lookAgainMs, signal);
       }
