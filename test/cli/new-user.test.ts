@@ -146,3 +146,17 @@ describe('a consumer in the wrong mode', () => {
     expect((caught as FilebusError).code).toBe('ERR_FILEBUS_MODE');
   });
 });
+
+describe('a --sleep-interval longer than a timer can hold', () => {
+  it('a consumer waits quietly (every wait still ends and looks again), and delivers what comes', async () => {
+    const consumer = startFilebus(['--filename', tmp.bus, '--back-pressure', '--sleep-interval', '99999999999999999999', 'consumer']);
+    await new Promise((r) => setTimeout(r, 1500));
+    expect(consumer.running()).toBe(true);
+    expect(consumer.stderr()).toBe('');
+    const producer = await runCli(['--filename', tmp.bus, '--back-pressure', 'producer'], 'late\n');
+    expect(producer.code).toBe(0);
+    expect(await within(consumer.done, 10_000, 'the consumer to take the end marker')).toEqual({ code: 0, signal: null });
+    expect(consumer.stdout().toString()).toBe('late\n');
+    expect(consumer.stderr()).toBe('');
+  });
+});

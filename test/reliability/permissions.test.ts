@@ -64,14 +64,17 @@ describe('--file-mode', () => {
     const top = path.join(dir, 'made-by-filebus');
     const bus = path.join(top, 'deeper', 'bus');
     const common = ['--filename', bus, '--multicast', '--file-mode', '0600'];
+    // The producer comes first: it creates the directories (consumers create
+    // none), registers, and waits for input that starts once both consumers have joined.
+    const feeder = new BlockFeeder(dir, 'in.fifo', (i) => chunk(FORMAT, 'PERM00', i));
+    const producer = startFilebus([...common, '--window', '4', '--block-size', '4096', 'producer'], { prefix: UMASK0, stdin: { fd: feeder.readFd } });
+    feeder.releaseReadEnd();
+    await until(() => fs.existsSync(`${bus}.producers`) && fs.readdirSync(`${bus}.producers`).some((n) => n.endsWith('.producer')), 'the producer to register');
     // alice does not read her output: she blocks once her socket is full, and
     // the producer blocks at the window with its next chunk written to a temporary file.
     const alice = startFilebus([...common, '--name', 'alice', 'consumer'], { prefix: UMASK0, paused: true });
     const other = startFilebus([...common, 'consumer'], { prefix: UMASK0 });
     await until(() => fs.existsSync(`${bus}.consumers`) && fs.readdirSync(`${bus}.consumers`).length === 2, 'the consumers to register');
-    const feeder = new BlockFeeder(dir, 'in.fifo', (i) => chunk(FORMAT, 'PERM00', i));
-    const producer = startFilebus([...common, '--window', '4', '--block-size', '4096', 'producer'], { prefix: UMASK0, stdin: { fd: feeder.readFd } });
-    feeder.releaseReadEnd();
     feeder.start(() => 400);
     let stable = { name: '', since: 0 };
     await until(() => {
