@@ -6,8 +6,10 @@
  * variable it came from). Everything else reads this table: yargs'
  * definition (define-cli.ts), the quick path (quick-parse.ts), the checks of
  * parse-args.ts and the environment reader (environment.ts). Adding a flag
- * is adding a row; what the flag then means to the bus is up to
- * parse-args.ts and run-commands.ts.
+ * is adding a row: one that names its library option (`library`) reaches
+ * the Producer or Consumer with no other code; only flags whose meaning
+ * combines with others (the mode, --watch, --retain, --progress) are read
+ * in parse-args.ts.
  *
  * The rules a value must follow live with the feature they belong to: the
  * bus options' in src/options.ts, which the library applies too, and
@@ -21,6 +23,9 @@ import { DEFAULT_PROGRESS_INTERVAL, checkProgressInterval } from './progress.js'
 import { UsageError, asUsage } from './usage-error.js';
 
 export type CliCommand = 'producer' | 'consumer' | 'remove-consumer' | 'status';
+
+/** The library options a row may stand for one to one. */
+export type LibraryOption = 'blockSize' | 'sleepInterval' | 'lock' | 'fileMode' | 'window' | 'takeOver';
 
 /** Turns the text a flag or variable gave into its value, or refuses it with a UsageError naming `label`. */
 export type ParseText<T> = (text: string, label: string) => T;
@@ -45,6 +50,13 @@ interface Row {
   /** The variable that sets it when the command line does not. */
   readonly env?: `FILEBUS_${string}`;
   readonly unit?: 'bytes' | 'seconds' | 'chunks or bytes' | 'permission bits';
+  /**
+   * The library option (BusOptions) its value is, as it is: parse-args
+   * hands it to the Producer or Consumer with no code of its own, so such
+   * a flag is one row. Flags whose meaning combines with others (the
+   * mode, --watch with --no-file-monitoring, --retain) are read in parse-args.
+   */
+  readonly library?: LibraryOption;
   /** The help text; the default and the variable are appended to it. */
   readonly help: string;
 }
@@ -119,6 +131,7 @@ export const OPTIONS = {
   },
   window: {
     kind: 'value',
+    library: 'window',
     unit: 'chunks or bytes',
     default: DEFAULT_WINDOW_CHUNKS,
     commands: TRANSFERS,
@@ -144,6 +157,7 @@ export const OPTIONS = {
   },
   'block-size': {
     kind: 'value',
+    library: 'blockSize',
     unit: 'bytes',
     default: DEFAULT_BLOCK_SIZE,
     commands: TRANSFERS,
@@ -153,6 +167,7 @@ export const OPTIONS = {
   },
   'sleep-interval': {
     kind: 'value',
+    library: 'sleepInterval',
     unit: 'seconds',
     default: DEFAULT_SLEEP_INTERVAL,
     commands: TRANSFERS,
@@ -178,6 +193,7 @@ export const OPTIONS = {
   },
   lock: {
     kind: 'value',
+    library: 'lock',
     default: DEFAULT_LOCK,
     // remove-consumer too: the lock strategy decides how it tells a running consumer.
     commands: ['producer', 'consumer', 'remove-consumer'],
@@ -188,6 +204,7 @@ export const OPTIONS = {
   },
   'file-mode': {
     kind: 'value',
+    library: 'fileMode',
     aliases: ['mode'],
     unit: 'permission bits',
     defaultHelp: '0666/0777 less the umask',
@@ -201,6 +218,7 @@ export const OPTIONS = {
   },
   'take-over': {
     kind: 'boolean',
+    library: 'takeOver',
     default: false,
     commands: TRANSFERS,
     help: 'use FILE even though it shows no sign of being a bus (no FILE.lock, registration or segments): ' +

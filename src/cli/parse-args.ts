@@ -4,10 +4,10 @@
  * table (option-table.ts); what is here is how the options combine: which
  * source wins, the mode, what applies only to some commands or modes.
  */
-import type { BusMode, LockStrategy, StartPosition, WatchMode } from '../options.js';
+import type { BusMode, BusOptions, LockStrategy, StartPosition, WatchMode } from '../options.js';
 import { environmentBoolean, readEnvironment, type FromEnvironment } from './environment.js';
 import {
-  OPTIONS, OPTION_ROWS, YARGS_OWN_OPTIONS, commandsOf, takes, type CliCommand, type OptionName, type ParseText,
+  OPTIONS, OPTION_ROWS, YARGS_OWN_OPTIONS, commandsOf, takes, type CliCommand, type LibraryOption, type OptionName, type ParseText,
 } from './option-table.js';
 import { quickParse, type ParsedArgs } from './quick-parse.js';
 import { UsageError } from './usage-error.js';
@@ -30,8 +30,8 @@ export interface CliArgs {
   readonly name: string | undefined;
   readonly from: StartPosition | undefined;
   readonly fileMode: number | undefined;
-  /** --take-over: use a FILE that shows no sign of being a bus. */
-  readonly takeOver: boolean;
+  /** The library options the table's rows stand for one to one (their `library`), as given. */
+  readonly library: Readonly<Pick<BusOptions, LibraryOption>>;
   /** status --json */
   readonly json: boolean;
   /** producer and consumer --progress, and its period. */
@@ -73,10 +73,14 @@ export async function parseArgs(argv: readonly string[], version: string, option
     const fromEnv = environment.get(name);
     return fromEnv && { text: fromEnv.text, label: fromEnv.variable };
   };
+  const parsedValues = new Map<ValueName, unknown>();
   const value = <N extends ValueName>(name: N): ValueOf<N> | undefined => {
+    if (parsedValues.has(name)) return parsedValues.get(name) as ValueOf<N> | undefined;
     const source = sourced(name);
     // One cast: TypeScript cannot tie a row's parse to its name through the table's index.
-    return source && (OPTIONS[name].parse as ParseText<ValueOf<N>>)(source.text, source.label);
+    const result = source && (OPTIONS[name].parse as ParseText<ValueOf<N>>)(source.text, source.label);
+    parsedValues.set(name, result);
+    return result;
   };
   /** A boolean flag from the command line when given there (also as --no-X), else from the environment. */
   const flag = (name: BooleanName): boolean => {
@@ -114,6 +118,12 @@ export async function parseArgs(argv: readonly string[], version: string, option
   }
   // Asking for a report period on the command line asks for the reports.
   const progress = transfers && (given.has('progress-interval') && !given.has('progress') ? true : flag('progress'));
+  const library: Partial<Record<LibraryOption, unknown>> = {};
+  for (const [name, row] of OPTION_ROWS) {
+    if (row.library === undefined || !takes(row, command) || (row.multicastOnly && !isMulticast)) continue;
+    const read = row.kind === 'boolean' ? flag(name as BooleanName) : row.kind === 'value' ? value(name as ValueName) : undefined;
+    if (read !== undefined) library[row.library] = read;
+  }
   return {
     command,
     filename,
@@ -129,7 +139,8 @@ export async function parseArgs(argv: readonly string[], version: string, option
     lock: value('lock') ?? OPTIONS.lock.default,
     verbosity: Number(parsed['verbose'] ?? 0),
     blockingRead: Boolean(parsed['blocking-read']),
-    takeOver: parsed['take-over'] === true,
+    // Each row's parse returns what its library option takes (option-table.ts).
+    library: library as Pick<BusOptions, LibraryOption>,
     json: parsed['json'] === true,
     progress,
     progressIntervalMs: progressInterval * 1000,

@@ -17,15 +17,10 @@ function busOptions(args: CliArgs, signal: AbortSignal): BusOptions {
   return {
     filename: args.filename,
     mode: args.mode,
-    blockSize: args.blockSize,
-    sleepInterval: args.sleepInterval,
     watch: args.watch,
-    lock: args.lock,
     signal,
-    ...(args.window !== undefined && { window: args.window }),
     retain: args.retain,
-    ...(args.fileMode !== undefined && { fileMode: args.fileMode }),
-    takeOver: args.takeOver,
+    ...args.library,
   };
 }
 

@@ -52,4 +52,21 @@ describe('the option table', () => {
       await expect(parseArgs(base, '0.0.0', { env: { [variable]: bad } }), variable).rejects.toThrow(new RegExp(`^${variable} .*'${bad}'$`));
     }
   });
+
+  it('a row that names a library option hands its value to the library with no code of its own (a flag is one row)', async () => {
+    const samples: Record<string, string | undefined> = {
+      'block-size': '4096', 'sleep-interval': '0.5', lock: 'mkdir', 'file-mode': '0600', window: '64MiB', 'take-over': undefined,
+    };
+    const rows = OPTION_ROWS.filter(([, row]) => row.library !== undefined);
+    expect(rows.map(([name]) => name).sort()).toEqual(Object.keys(samples).sort());
+    for (const [name, row] of rows) {
+      const text = samples[name];
+      const args = await parseArgs(['--filename', 'bus', '--multicast', `--${name}`, ...(text === undefined ? [] : [text]), 'producer'], '0.0.0', { env: {} });
+      const expected = row.kind === 'boolean' ? true : name === 'window' ? text : name === 'file-mode' ? 0o600 : name === 'lock' ? text : Number(text);
+      expect(args.library[row.library!], name).toEqual(expected);
+    }
+    // Not given: the library's defaults apply, except booleans, which say false.
+    const plain = await parseArgs(['--filename', 'bus', 'producer'], '0.0.0', { env: {} });
+    expect(plain.library).toEqual({ takeOver: false });
+  });
 });
