@@ -1,6 +1,6 @@
 import fs from 'node:fs';
 import { errnoCode, ioError } from '../errors.js';
-import type { LockStrategy } from '../options.js';
+import type { Liveness } from '../lock/liveness.js';
 import type { FileSystemInfo } from '../watch/file-system.js';
 import { fileExists, openChunk, removeQuietly, type OpenedChunk } from '../wire/chunk-file.js';
 import type { BusPaths } from '../wire/layout.js';
@@ -71,15 +71,12 @@ export interface FileStamp {
   readonly ctimeNs: bigint;
 }
 
-/** Where a look at a live flock is cheap, how often a waiting producer takes one. */
-const FLOCK_RECHECK_MS = 10;
-
-export function createBusView(paths: BusPaths, fileSystem: FileSystemInfo, lock: LockStrategy): BusView {
-  return fileSystem.network ? remoteView(paths) : localView(paths, lock);
+/** The view of a bus on `fileSystem`, whose owners' liveness the lock strategy tells as `liveness` says. */
+export function createBusView(paths: BusPaths, fileSystem: FileSystemInfo, liveness: Liveness): BusView {
+  return fileSystem.network ? remoteView(paths) : localView(paths, liveness);
 }
 
-function localView(paths: BusPaths, lock: LockStrategy): BusView {
-  const flock = lock === 'flock';
+function localView(paths: BusPaths, liveness: Liveness): BusView {
   return {
     remote: false,
     hasChunk: () => fileExists(paths.file),
@@ -94,8 +91,8 @@ function localView(paths: BusPaths, lock: LockStrategy): BusView {
       return st !== undefined && st.dev === stamp.dev && st.ino === stamp.ino && st.ctimeNs === stamp.ctimeNs;
     },
     keepsSpare: true,
-    takesByRename: flock,
-    livenessRecheckMs: flock ? FLOCK_RECHECK_MS : Infinity,
+    takesByRename: liveness.byFlock,
+    livenessRecheckMs: liveness.recheckMs,
   };
 }
 

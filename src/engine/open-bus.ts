@@ -77,7 +77,8 @@ export async function openBus(resolved: ResolvedBusOptions, side: 'producer' | '
   const role = roleOf(side, resolved.mode);
   checkBusPath(paths, role, resolved);
   // A consumer of a bus whose producers run in another mode would wait for ever, or take what is not its to take.
-  if (side === 'consumer' && resolved.mode !== 'lossy') refuseOtherMode(paths, resolved.mode, livenessFor(resolved.lock));
+  const liveness = livenessFor(resolved.lock);
+  if (side === 'consumer' && resolved.mode !== 'lossy') refuseOtherMode(paths, resolved.mode, liveness);
   // Only processes that may lock mark the bus; the others just refuse the other strategy.
   if (role.writes) claimLockStrategy(paths, resolved.lock, resolved.fileMode);
   else checkLockStrategy(paths, resolved.lock);
@@ -108,8 +109,8 @@ export async function openBus(resolved: ResolvedBusOptions, side: 'producer' | '
     options: resolved,
     paths,
     lock,
-    liveness: livenessFor(resolved.lock),
-    view: createBusView(paths, fileSystem, resolved.lock),
+    liveness,
+    view: createBusView(paths, fileSystem, liveness),
     info: { fileSystem, watching: events ? 'events' : 'poll', lock: resolved.lock },
     signal,
     watchFile(names) {

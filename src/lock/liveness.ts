@@ -22,6 +22,17 @@ export interface Liveness {
   hold(fd: number, path: string, options?: { readonly created?: boolean }): Holding | undefined;
   /** Whether a live process holds the open file `fd` (another process's, or a file just opened to look). */
   isHeld(fd: number, path: string): boolean;
+  /**
+   * The holder is known at once by an flock the kernel drops however it
+   * dies, so a file can be held for as long as it is in use (a taken
+   * back-pressure chunk), not only announced.
+   */
+  readonly byFlock: boolean;
+  /**
+   * How soon after a look a waiting process gains by looking again for an
+   * owner's death: at once for flock, not before a heartbeat goes stale.
+   */
+  readonly recheckMs: number;
 }
 
 export interface Holding {
@@ -32,6 +43,8 @@ export interface Holding {
 const NOTHING_TO_RELEASE: Holding = { release() {} };
 
 export const flockLiveness: Liveness = {
+  byFlock: true,
+  recheckMs: 10,
   hold(fd, path) {
     return tryFlock(fd, 'exclusive', path) ? NOTHING_TO_RELEASE : undefined;
   },
@@ -41,6 +54,8 @@ export const flockLiveness: Liveness = {
 };
 
 export const heartbeatLiveness: Liveness = {
+  byFlock: false,
+  recheckMs: MKDIR_UPDATE_MS,
   hold(fd, path, options) {
     if (options?.created !== true && heartbeatLiveness.isHeld(fd, path)) return undefined;
     const touch = (): void => {
