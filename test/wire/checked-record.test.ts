@@ -7,7 +7,9 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { decodeRecord, encodeRecord, readRecord } from '../../src/wire/checked-record.js';
-import { scratchDir } from './scratch.js';
+import { useBusDir } from '../helpers/bus-dir.js';
+
+const tmp = useBusDir('filebus-wire-');
 
 describe('encodeRecord', () => {
   it('appends the CRC-32 of the payload: the standard check value for "123456789"', () => {
@@ -85,7 +87,7 @@ describe('readRecord, on a real file', () => {
   };
 
   function withFile<T>(content: Buffer, use: (fd: number, file: string) => T): T {
-    const file = path.join(scratchDir(), 'record');
+    const file = path.join(tmp.dir, 'record');
     fs.writeFileSync(file, content);
     const fd = fs.openSync(file, 'r');
     try {

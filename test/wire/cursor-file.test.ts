@@ -12,7 +12,9 @@ import {
   checkConsumerName, decodeCursorRecord, encodeCursorRecord, listCursorFiles, OwnedCursor, removeCursor, scanCursors,
 } from '../../src/wire/cursor-file.js';
 import { anonymousId, busPaths, tempPath } from '../../src/wire/layout.js';
-import { scratchDir } from './scratch.js';
+import { useBusDir } from '../helpers/bus-dir.js';
+
+const tmp = useBusDir('filebus-wire-');
 
 describe('the cursor record', () => {
   it('is the 30 bytes docs/protocol.md describes: 20 digits, a space, their CRC-32, a newline', () => {
@@ -47,7 +49,7 @@ describe('checkConsumerName', () => {
 
 /** FILE.consumers/ of a bus in a fresh directory, and a temporary name for a cursor to be born under. */
 function consumers(): { dir: string; temp: () => string } {
-  const paths = busPaths(path.join(scratchDir(), 'bus'));
+  const paths = busPaths(tmp.bus);
   const dir = `${paths.file}.consumers`;
   fs.mkdirSync(dir);
   return { dir, temp: () => tempPath(paths) };
@@ -119,7 +121,7 @@ describe('cursor files', () => {
   });
 
   it('a missing directory has no cursors; a file in its place is ERR_FILEBUS_BAD_PATH', () => {
-    const dir = path.join(scratchDir(), 'bus.consumers');
+    const dir = path.join(tmp.dir, 'bus.consumers');
     expect(scanCursors(dir, flockLiveness)).toEqual([]);
     fs.writeFileSync(dir, '');
     expect(() => listCursorFiles(dir)).toThrow(expect.objectContaining({ code: 'ERR_FILEBUS_BAD_PATH', path: dir }));

@@ -11,7 +11,9 @@ import { busPaths, HOST, producersDir } from '../../src/wire/layout.js';
 import {
   decodeProducerRecord, encodeProducerRecord, inspectRegistrations, ProducerRegistration, type ProducerRecord,
 } from '../../src/wire/producer-registry.js';
-import { scratchDir } from './scratch.js';
+import { useBusDir } from '../helpers/bus-dir.js';
+
+const tmp = useBusDir('filebus-wire-');
 
 const RECORD: ProducerRecord = { mode: 'lossy', host: 'web1', pid: 4242, started: 1700000000000, chunks: 120, bytes: 7864320, last: 1700000012345 };
 
@@ -49,7 +51,7 @@ describe('the producer record', () => {
 
 describe('registrations in FILE.producers/', () => {
   function bus(): ReturnType<typeof busPaths> {
-    return busPaths(path.join(scratchDir(), 'bus'));
+    return busPaths(tmp.bus);
   }
 
   it('a producer registers under its name, held and readable, and its progress reaches the record', () => {

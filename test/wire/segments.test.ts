@@ -8,10 +8,12 @@ import { crc32 } from 'node:zlib';
 import { describe, expect, it } from 'vitest';
 import { busPaths, parseSegmentName, segmentName, segmentsDir, type SegmentRef } from '../../src/wire/layout.js';
 import { checksum, ensureMulticastDirs, isEndMarker, listSegments, readSegment, removeSegment } from '../../src/wire/segments.js';
-import { scratchDir } from './scratch.js';
+import { useBusDir } from '../helpers/bus-dir.js';
+
+const tmp = useBusDir('filebus-wire-');
 
 function segmentsIn(): string {
-  const paths = busPaths(path.join(scratchDir(), 'bus'));
+  const paths = busPaths(tmp.bus);
   ensureMulticastDirs(paths, undefined);
   return segmentsDir(paths);
 }
@@ -83,7 +85,7 @@ describe('listing and end markers', () => {
   });
 
   it('no directory: no segments; a file in its place is ERR_FILEBUS_BAD_PATH, and ensureMulticastDirs refuses it too', () => {
-    const paths = busPaths(path.join(scratchDir(), 'bus'));
+    const paths = busPaths(tmp.bus);
     expect(listSegments(segmentsDir(paths))).toEqual([]);
     fs.writeFileSync(segmentsDir(paths), 'not a directory\n');
     expect(() => listSegments(segmentsDir(paths))).toThrow(expect.objectContaining({ code: 'ERR_FILEBUS_BAD_PATH', path: segmentsDir(paths) }));

@@ -12,10 +12,12 @@ import { describe, expect, it } from 'vitest';
 import { busPaths, isTakenName, type BusPaths } from '../../src/wire/layout.js';
 import { keepAsSpare, removeDelivered } from '../../src/wire/spare-chunk.js';
 import { abandonTaken, adoptAbandoned, finishTaken, giveBackTaken, takeChunk, takenNames } from '../../src/wire/taken-chunk.js';
-import { scratchDir } from './scratch.js';
+import { useBusDir } from '../helpers/bus-dir.js';
+
+const tmp = useBusDir('filebus-wire-');
 
 function busWith(chunk?: string): BusPaths {
-  const paths = busPaths(path.join(scratchDir(), 'bus'));
+  const paths = busPaths(tmp.bus);
   if (chunk !== undefined) fs.writeFileSync(paths.file, chunk);
   return paths;
 }
