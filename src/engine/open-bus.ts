@@ -76,8 +76,8 @@ export async function openBus(resolved: ResolvedBusOptions, side: 'producer' | '
   const paths = busPaths(resolved.filename);
   const role = roleOf(side, resolved.mode);
   checkBusPath(paths, role, resolved);
-  // A consumer of a bus whose producers run in another mode would wait for ever, or take what is not its to take.
   const liveness = livenessFor(resolved.lock);
+  // A consumer of a bus whose producers run in another mode would wait for ever, or take what is not its to take.
   if (side === 'consumer' && resolved.mode !== 'lossy') refuseOtherMode(paths, resolved.mode, liveness);
   // Only processes that may lock mark the bus; the others just refuse the other strategy.
   if (role.writes) claimLockStrategy(paths, resolved.lock, resolved.fileMode);
